@@ -1,0 +1,1 @@
+//! attnflow-energy (placeholder until its issue lands).

@@ -1,0 +1,1 @@
+//! attnflow-figures (placeholder until its issue lands).

@@ -1,0 +1,1 @@
+//! attnflow-kuramoto (placeholder until its issue lands).

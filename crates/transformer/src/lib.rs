@@ -1,0 +1,1 @@
+//! attnflow-transformer (placeholder until its issue lands).

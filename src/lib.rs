@@ -1,0 +1,2 @@
+//! attnflow: self-attention as an interacting particle system on the sphere.
+pub use attnflow_dynamics as dynamics;
