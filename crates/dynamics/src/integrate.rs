@@ -1,0 +1,439 @@
+//! Time integration of xdot = F(x) on (S^{d-1})^n behind one trait, [`Integrator`]:
+//!
+//! - [`PaperEuler`]: the scheme of the authors' code ([GLPR] section 1, "How the paper's figures were
+//!   integrated"): `x_i <- normalize(x_i + h sum_j A_ij V x_j)`, explicit Euler on the unprojected
+//!   drift followed by renormalisation. First order (a retraction of the projected Euler step).
+//! - [`Rk4`]: classical fourth-order Runge-Kutta on the projected velocity, then each x_i is
+//!   renormalised (projection onto the sphere; keeps order 4).
+//! - [`DormandPrince54`]: the embedded Dormand-Prince 5(4) pair with error control (mixed
+//!   absolute/relative RMS norm), a standard step-size controller and projection after every
+//!   accepted step; statistics of accepted/rejected steps and field evaluations. Its `fixed` mode
+//!   takes exactly one fifth-order step per call (no error control), for order studies.
+//!
+//! On the Euclidean geometry (model (9.1)) no renormalisation takes place.
+
+use crate::error::{DynamicsError, Result, check_positive, invalid};
+use crate::model::{Geometry, VectorField, Workspace};
+
+/// Work counters of an integrator since its creation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct IntegrationStats {
+    /// Calls of [`Integrator::step`].
+    pub steps: u64,
+    /// Internal steps accepted (equal to `steps` for fixed-step schemes).
+    pub accepted: u64,
+    /// Internal steps rejected by error control.
+    pub rejected: u64,
+    /// Vector-field evaluations.
+    pub evaluations: u64,
+}
+
+/// One way to advance particles in time.
+pub trait Integrator: Send {
+    /// Short name used in metadata (`paper-euler`, `rk4`, `dp54`).
+    fn name(&self) -> &'static str;
+    /// Theoretical order of convergence.
+    fn order(&self) -> u32;
+    /// Advances the state `x` (row-major n x d) by time `h`: one step for fixed-step schemes, as
+    /// many internal steps as the tolerance needs for adaptive ones. Rows stay on the sphere.
+    fn step(
+        &mut self,
+        field: &dyn VectorField,
+        x: &mut [f64],
+        n: usize,
+        d: usize,
+        h: f64,
+    ) -> Result<()>;
+    /// Work counters.
+    fn stats(&self) -> IntegrationStats;
+    /// The Gram matrix of the state *before* the last step, when the step computed it anyway
+    /// (paper Euler on single-head B = I models); saves the observables a Gram product.
+    fn gram_before_last_step(&self) -> Option<&[f64]> {
+        None
+    }
+}
+
+/// Integrator choice by name (CLI, parameter files).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IntegratorKind {
+    PaperEuler,
+    Rk4,
+    /// Adaptive Dormand-Prince 5(4) with the given relative and absolute tolerances.
+    Dp54 {
+        rtol: f64,
+        atol: f64,
+    },
+}
+
+impl IntegratorKind {
+    pub fn build(self) -> Result<Box<dyn Integrator>> {
+        Ok(match self {
+            IntegratorKind::PaperEuler => Box::new(PaperEuler::default()),
+            IntegratorKind::Rk4 => Box::new(Rk4::default()),
+            IntegratorKind::Dp54 { rtol, atol } => Box::new(DormandPrince54::new(rtol, atol)?),
+        })
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            IntegratorKind::PaperEuler => "paper-euler",
+            IntegratorKind::Rk4 => "rk4",
+            IntegratorKind::Dp54 { .. } => "dp54",
+        }
+    }
+}
+
+/// `x_i <- x_i / ‖x_i‖` for every row.
+pub fn normalize_rows(x: &mut [f64], d: usize) {
+    for row in x.chunks_exact_mut(d) {
+        let r = crate::config::norm(row);
+        row.iter_mut().for_each(|v| *v /= r);
+    }
+}
+
+fn finish_step(field: &dyn VectorField, x: &mut [f64], d: usize) -> Result<()> {
+    if field.geometry() == Geometry::Sphere {
+        normalize_rows(x, d);
+    }
+    if x.iter().all(|v| v.is_finite()) {
+        Ok(())
+    } else {
+        Err(DynamicsError::NonFiniteState { t: f64::NAN })
+    }
+}
+
+fn check_step(h: f64, x: &[f64], n: usize, d: usize) -> Result<()> {
+    check_positive("dt", h)?;
+    crate::error::check_sizes(n, d)?;
+    if x.len() != n * d {
+        return Err(invalid(
+            "x",
+            format!("state has {} entries, expected n * d = {}", x.len(), n * d),
+        ));
+    }
+    Ok(())
+}
+
+/// The authors' scheme: explicit Euler on the unprojected drift, then renormalisation.
+#[derive(Debug, Default, Clone)]
+pub struct PaperEuler {
+    ws: Workspace,
+    drift: Vec<f64>,
+    stats: IntegrationStats,
+}
+
+impl Integrator for PaperEuler {
+    fn name(&self) -> &'static str {
+        "paper-euler"
+    }
+    fn order(&self) -> u32 {
+        1
+    }
+    fn step(
+        &mut self,
+        field: &dyn VectorField,
+        x: &mut [f64],
+        n: usize,
+        d: usize,
+        h: f64,
+    ) -> Result<()> {
+        check_step(h, x, n, d)?;
+        self.drift.resize(n * d, 0.0);
+        field.drift_into(x, n, d, &mut self.drift, &mut self.ws)?;
+        x.iter_mut()
+            .zip(&self.drift)
+            .for_each(|(xi, fi)| *xi += h * fi);
+        self.stats.steps += 1;
+        self.stats.accepted += 1;
+        self.stats.evaluations += 1;
+        finish_step(field, x, d)
+    }
+    fn stats(&self) -> IntegrationStats {
+        self.stats
+    }
+    fn gram_before_last_step(&self) -> Option<&[f64]> {
+        self.ws.last_gram()
+    }
+}
+
+/// Classical RK4 on the projected velocity, followed by renormalisation.
+#[derive(Debug, Default, Clone)]
+pub struct Rk4 {
+    ws: Workspace,
+    k: [Vec<f64>; 4],
+    stage: Vec<f64>,
+    stats: IntegrationStats,
+}
+
+impl Integrator for Rk4 {
+    fn name(&self) -> &'static str {
+        "rk4"
+    }
+    fn order(&self) -> u32 {
+        4
+    }
+    fn step(
+        &mut self,
+        field: &dyn VectorField,
+        x: &mut [f64],
+        n: usize,
+        d: usize,
+        h: f64,
+    ) -> Result<()> {
+        check_step(h, x, n, d)?;
+        let len = n * d;
+        self.k.iter_mut().for_each(|k| k.resize(len, 0.0));
+        self.stage.resize(len, 0.0);
+        let [k1, k2, k3, k4] = &mut self.k;
+        field.velocity_into(x, n, d, k1, &mut self.ws)?;
+        for (s, (xi, k)) in self.stage.iter_mut().zip(x.iter().zip(k1.iter())) {
+            *s = xi + 0.5 * h * k;
+        }
+        field.velocity_into(&self.stage, n, d, k2, &mut self.ws)?;
+        for (s, (xi, k)) in self.stage.iter_mut().zip(x.iter().zip(k2.iter())) {
+            *s = xi + 0.5 * h * k;
+        }
+        field.velocity_into(&self.stage, n, d, k3, &mut self.ws)?;
+        for (s, (xi, k)) in self.stage.iter_mut().zip(x.iter().zip(k3.iter())) {
+            *s = xi + h * k;
+        }
+        field.velocity_into(&self.stage, n, d, k4, &mut self.ws)?;
+        for i in 0..len {
+            x[i] += h / 6.0 * (k1[i] + 2.0 * k2[i] + 2.0 * k3[i] + k4[i]);
+        }
+        self.stats.steps += 1;
+        self.stats.accepted += 1;
+        self.stats.evaluations += 4;
+        finish_step(field, x, d)
+    }
+    fn stats(&self) -> IntegrationStats {
+        self.stats
+    }
+}
+
+// Dormand-Prince 5(4) tableau (Dormand & Prince 1980).
+// The nodes c = (0, 1/5, 3/10, 4/5, 8/9, 1, 1) are not needed: the fields are autonomous.
+const DP_A: [[f64; 6]; 7] = [
+    [0.0; 6],
+    [1.0 / 5.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+    [3.0 / 40.0, 9.0 / 40.0, 0.0, 0.0, 0.0, 0.0],
+    [44.0 / 45.0, -56.0 / 15.0, 32.0 / 9.0, 0.0, 0.0, 0.0],
+    [
+        19372.0 / 6561.0,
+        -25360.0 / 2187.0,
+        64448.0 / 6561.0,
+        -212.0 / 729.0,
+        0.0,
+        0.0,
+    ],
+    [
+        9017.0 / 3168.0,
+        -355.0 / 33.0,
+        46732.0 / 5247.0,
+        49.0 / 176.0,
+        -5103.0 / 18656.0,
+        0.0,
+    ],
+    [
+        35.0 / 384.0,
+        0.0,
+        500.0 / 1113.0,
+        125.0 / 192.0,
+        -2187.0 / 6784.0,
+        11.0 / 84.0,
+    ],
+];
+/// Fifth-order weights (= last row of A: first same as last).
+const DP_B: [f64; 7] = [
+    35.0 / 384.0,
+    0.0,
+    500.0 / 1113.0,
+    125.0 / 192.0,
+    -2187.0 / 6784.0,
+    11.0 / 84.0,
+    0.0,
+];
+/// Fourth-order embedded weights.
+const DP_B_HAT: [f64; 7] = [
+    5179.0 / 57600.0,
+    0.0,
+    7571.0 / 16695.0,
+    393.0 / 640.0,
+    -92097.0 / 339200.0,
+    187.0 / 2100.0,
+    1.0 / 40.0,
+];
+
+/// Adaptive embedded Dormand-Prince 5(4) with projection onto the sphere after each accepted step.
+#[derive(Debug, Clone)]
+pub struct DormandPrince54 {
+    rtol: f64,
+    atol: f64,
+    adaptive: bool,
+    /// Internal step size carried over between calls.
+    h_internal: Option<f64>,
+    ws: Workspace,
+    k: Vec<Vec<f64>>,
+    stage: Vec<f64>,
+    candidate: Vec<f64>,
+    stats: IntegrationStats,
+}
+
+impl DormandPrince54 {
+    /// Adaptive integrator with RMS error norm e_j / (atol + rtol max(|x_j|, |x_new_j|)) <= 1.
+    pub fn new(rtol: f64, atol: f64) -> Result<Self> {
+        check_positive("rtol", rtol)?;
+        check_positive("atol", atol)?;
+        Ok(Self {
+            rtol,
+            atol,
+            adaptive: true,
+            h_internal: None,
+            ws: Workspace::default(),
+            k: vec![Vec::new(); 7],
+            stage: Vec::new(),
+            candidate: Vec::new(),
+            stats: IntegrationStats::default(),
+        })
+    }
+    /// One fifth-order step per call, no error control (for convergence-order studies).
+    pub fn fixed() -> Self {
+        let mut s = Self::new(1.0, 1.0).expect("constant tolerances are valid");
+        s.adaptive = false;
+        s
+    }
+
+    /// One trial step of size h from x: fills `candidate` and returns the scaled error norm.
+    fn trial(
+        &mut self,
+        field: &dyn VectorField,
+        x: &[f64],
+        n: usize,
+        d: usize,
+        h: f64,
+    ) -> Result<f64> {
+        let len = n * d;
+        for s in 1..7 {
+            for i in 0..len {
+                let mut acc = 0.0;
+                for (r, a) in DP_A[s][..s].iter().enumerate() {
+                    acc += a * self.k[r][i];
+                }
+                self.stage[i] = x[i] + h * acc;
+            }
+            field.velocity_into(&self.stage, n, d, &mut self.k[s], &mut self.ws)?;
+        }
+        self.stats.evaluations += 6;
+        let mut sum = 0.0;
+        for i in 0..len {
+            let (mut hi, mut lo) = (0.0, 0.0);
+            for s in 0..7 {
+                hi += DP_B[s] * self.k[s][i];
+                lo += DP_B_HAT[s] * self.k[s][i];
+            }
+            self.candidate[i] = x[i] + h * hi;
+            let scale = self.atol + self.rtol * x[i].abs().max(self.candidate[i].abs());
+            let e = h * (hi - lo) / scale;
+            sum += e * e;
+        }
+        Ok((sum / len as f64).sqrt())
+    }
+}
+
+impl Integrator for DormandPrince54 {
+    fn name(&self) -> &'static str {
+        "dp54"
+    }
+    fn order(&self) -> u32 {
+        5
+    }
+    fn step(
+        &mut self,
+        field: &dyn VectorField,
+        x: &mut [f64],
+        n: usize,
+        d: usize,
+        h: f64,
+    ) -> Result<()> {
+        check_step(h, x, n, d)?;
+        let len = n * d;
+        self.k.iter_mut().for_each(|k| k.resize(len, 0.0));
+        self.stage.resize(len, 0.0);
+        self.candidate.resize(len, 0.0);
+        self.stats.steps += 1;
+        let mut t = 0.0;
+        let mut h_try = if self.adaptive {
+            self.h_internal.unwrap_or(h).min(h)
+        } else {
+            h
+        };
+        while t < h {
+            let last = h_try >= h - t;
+            let h_now = if last { h - t } else { h_try };
+            field.velocity_into(x, n, d, &mut self.k[0], &mut self.ws)?;
+            self.stats.evaluations += 1;
+            let err = self.trial(field, x, n, d, h_now)?;
+            if !err.is_finite() {
+                return Err(DynamicsError::NonFiniteState { t });
+            }
+            let factor = if err == 0.0 {
+                5.0
+            } else {
+                (0.9 * err.powf(-0.2)).clamp(0.2, 5.0)
+            };
+            if !self.adaptive || err <= 1.0 {
+                x.copy_from_slice(&self.candidate);
+                finish_step(field, x, d)?;
+                self.stats.accepted += 1;
+                t = if last { h } else { t + h_now };
+                if self.adaptive {
+                    // keep the controller's proposal, not the truncated last step
+                    h_try = if last {
+                        h_try.max(h_now * factor.min(1.0))
+                    } else {
+                        h_now * factor
+                    };
+                }
+            } else {
+                self.stats.rejected += 1;
+                h_try = h_now * factor;
+                if h_try < 1e-14 * h.max(1.0) {
+                    return Err(DynamicsError::StepSizeUnderflow { t, h: h_try });
+                }
+            }
+        }
+        self.h_internal = Some(h_try);
+        Ok(())
+    }
+    fn stats(&self) -> IntegrationStats {
+        self.stats
+    }
+}
+
+/// Integrates `steps` steps of size `dt` from `x0`, calling `observe(step, t, state)` before the
+/// first step and after each step. Returns the final configuration.
+pub fn integrate(
+    field: &dyn VectorField,
+    integrator: &mut dyn Integrator,
+    x0: &crate::config::Configuration,
+    dt: f64,
+    steps: usize,
+    mut observe: impl FnMut(usize, f64, &[f64]),
+) -> Result<crate::config::Configuration> {
+    check_positive("dt", dt)?;
+    let (n, d) = (x0.n(), x0.d());
+    let mut x = x0.as_slice().to_vec();
+    observe(0, 0.0, &x);
+    for k in 1..=steps {
+        integrator
+            .step(field, &mut x, n, d, dt)
+            .map_err(|e| match e {
+                DynamicsError::NonFiniteState { .. } => {
+                    DynamicsError::NonFiniteState { t: k as f64 * dt }
+                }
+                other => other,
+            })?;
+        observe(k, k as f64 * dt, &x);
+    }
+    crate::config::Configuration::euclidean(n, d, x)
+}

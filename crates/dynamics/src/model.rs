@@ -1,0 +1,578 @@
+//! Self-attention dynamics as a vector field on (S^{d-1})^n, [GLPR] (2.3)-(2.7) and (9.1):
+//!
+//! ```text
+//! xdot_i = P_{x_i}( sum_h sum_j A^h_ij V_h x_j ),   A^h_ij = w_ij / N_i,   w_ij = exp(beta x_i^T B_h x_j)
+//! ```
+//!
+//! with P_x y = y - <x, y> x, B_h = Q_h^T K_h, and the normalisation N_i = Z_i = sum_k w_ik (softmax,
+//! model (SA)) or N_i = n (model (USA)). Special cases: (SA) Q = K = V = I_d [GLPR] (2.6); (USA);
+//! beta = 0; repulsive V = -I_d; multi-head (2.7); pure attention in R^d without projection (9.1);
+//! the causal mask of [beyond] item 5 (sum over j <= i).
+//!
+//! Numerics: the weights of row i are computed as exp(beta (L_ij - m_i)) with m_i = max_j L_ij
+//! (L_ij = x_i^T B x_j), so the softmax never overflows for any beta >= 0. The USA weights are then
+//! multiplied back by e^{beta m_i} / n; when beta m_i > 709 that factor does not exist in f64 and the
+//! evaluation fails with [`DynamicsError::WeightOverflow`] instead of producing inf or NaN.
+
+use crate::error::{DynamicsError, Result, check_non_negative, invalid};
+use crate::kernel;
+use crate::matrix::SquareMatrix;
+
+/// Where the particles live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Geometry {
+    /// On S^{d-1}: the drift is projected onto the tangent space, integrators renormalise.
+    Sphere,
+    /// In R^d: model (9.1), no projection.
+    Euclidean,
+}
+
+/// How the attention weights of a row are normalised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Normalization {
+    /// Softmax, 1 / Z_i: model (SA).
+    Softmax,
+    /// 1 / n: model (USA).
+    Uniform,
+}
+
+/// Which pairs interact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Mask {
+    /// Every j.
+    Full,
+    /// Only j <= i (causal attention, Karagodin-Polyanskiy-Rigollet 2024).
+    Causal,
+}
+
+/// The value matrix V of a head.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum Value {
+    Identity,
+    /// V = -I_d (repulsive, [GLPR] section 9.1).
+    NegIdentity,
+    Matrix(SquareMatrix),
+}
+
+/// One attention head: B = Q^T K (None = identity) and V.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AttentionHead {
+    pub interaction: Option<SquareMatrix>,
+    pub value: Value,
+    #[serde(skip)]
+    value_transposed: Option<SquareMatrix>,
+}
+
+impl AttentionHead {
+    pub fn new(interaction: Option<SquareMatrix>, value: Value) -> Self {
+        let value_transposed = match &value {
+            Value::Matrix(v) => Some(v.transpose()),
+            _ => None,
+        };
+        Self {
+            interaction,
+            value,
+            value_transposed,
+        }
+    }
+    fn check_dim(&self, d: usize) -> Result<()> {
+        let dims = [
+            self.interaction.as_ref().map(|m| m.dim()),
+            self.value_transposed.as_ref().map(|m| m.dim()),
+        ];
+        match dims.into_iter().flatten().find(|&m| m != d) {
+            Some(m) => Err(invalid(
+                "d",
+                format!("weight matrices are {m} x {m} but particles live in R^{d}"),
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Scratch buffers reused across evaluations (one per integrator / thread).
+#[derive(Debug, Default, Clone)]
+pub struct Workspace {
+    /// Gram matrix of the last evaluation point, valid when `gram_valid`.
+    pub(crate) gram: Vec<f64>,
+    pub(crate) gram_valid: bool,
+    logits: Vec<f64>,
+    transposed: Vec<f64>,
+    projected: Vec<f64>,
+    average: Vec<f64>,
+    value_out: Vec<f64>,
+}
+
+impl Workspace {
+    fn ensure(&mut self, n: usize, d: usize) {
+        let resize = |v: &mut Vec<f64>, len: usize| {
+            if v.len() != len {
+                v.resize(len, 0.0);
+            }
+        };
+        resize(&mut self.gram, n * n);
+        resize(&mut self.logits, n * n);
+        resize(&mut self.transposed, n * d);
+        resize(&mut self.projected, n * d);
+        resize(&mut self.average, n * d);
+        resize(&mut self.value_out, n * d);
+    }
+    /// The Gram matrix <x_i, x_j> of the point of the last drift evaluation, when that evaluation
+    /// computed it (single-head models with B = I); lets callers reuse it for observables.
+    pub fn last_gram(&self) -> Option<&[f64]> {
+        self.gram_valid.then_some(self.gram.as_slice())
+    }
+}
+
+/// A vector field on n particles in R^d (row-major state).
+pub trait VectorField: Sync {
+    fn geometry(&self) -> Geometry;
+
+    /// The attention drift before projection: `out_i = sum_h sum_j A^h_ij V_h x_j`.
+    fn drift_into(
+        &self,
+        x: &[f64],
+        n: usize,
+        d: usize,
+        out: &mut [f64],
+        ws: &mut Workspace,
+    ) -> Result<()>;
+
+    /// True when the flow keeps x_i(t) in span{x_j(0)} and depends on the Gram matrix only
+    /// (V = I and B = I), so the reduced representation applies.
+    fn preserves_span(&self) -> bool {
+        false
+    }
+
+    /// The velocity: P_{x_i}(drift_i) on the sphere, the drift itself in R^d.
+    fn velocity_into(
+        &self,
+        x: &[f64],
+        n: usize,
+        d: usize,
+        out: &mut [f64],
+        ws: &mut Workspace,
+    ) -> Result<()> {
+        self.drift_into(x, n, d, out, ws)?;
+        if self.geometry() == Geometry::Sphere {
+            project_tangent(x, d, out);
+        }
+        Ok(())
+    }
+
+    /// Convenience: drift with a fresh workspace.
+    fn drift(&self, x: &[f64], n: usize, d: usize, out: &mut [f64]) -> Result<()> {
+        self.drift_into(x, n, d, out, &mut Workspace::default())
+    }
+
+    /// Convenience: velocity with a fresh workspace.
+    fn velocity(&self, x: &[f64], n: usize, d: usize, out: &mut [f64]) -> Result<()> {
+        self.velocity_into(x, n, d, out, &mut Workspace::default())
+    }
+}
+
+/// `v_i <- v_i - <x_i, v_i> x_i` for every particle (tangent projection P_x of [GLPR] section 1).
+pub fn project_tangent(x: &[f64], d: usize, v: &mut [f64]) {
+    for (xi, vi) in x.chunks_exact(d).zip(v.chunks_exact_mut(d)) {
+        let c = crate::config::dot(xi, vi);
+        vi.iter_mut().zip(xi).for_each(|(a, b)| *a -= c * b);
+    }
+}
+
+/// Self-attention dynamics: every model of [GLPR] sections 2 and 9.1 (see the module docs).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SelfAttention {
+    beta: f64,
+    normalization: Normalization,
+    heads: Vec<AttentionHead>,
+    mask: Mask,
+    geometry: Geometry,
+}
+
+impl SelfAttention {
+    /// (SA), [GLPR] (2.6): Q = K = V = I, softmax.
+    pub fn sa(beta: f64) -> Result<Self> {
+        Self::multi_head(
+            beta,
+            vec![AttentionHead::new(None, Value::Identity)],
+            Normalization::Softmax,
+        )
+    }
+    /// (USA): Q = K = V = I, weights divided by n instead of Z_i.
+    pub fn usa(beta: f64) -> Result<Self> {
+        Self::multi_head(
+            beta,
+            vec![AttentionHead::new(None, Value::Identity)],
+            Normalization::Uniform,
+        )
+    }
+    /// General single head: weights exp(beta x_i^T B x_j) (B = Q^T K, None = I), value matrix V.
+    pub fn general(
+        beta: f64,
+        b: Option<SquareMatrix>,
+        v: Value,
+        normalization: Normalization,
+    ) -> Result<Self> {
+        Self::multi_head(beta, vec![AttentionHead::new(b, v)], normalization)
+    }
+    /// Multi-head attention, [GLPR] (2.7).
+    pub fn multi_head(
+        beta: f64,
+        heads: Vec<AttentionHead>,
+        normalization: Normalization,
+    ) -> Result<Self> {
+        check_non_negative("beta", beta)?;
+        if heads.is_empty() {
+            return Err(invalid("heads", "need at least one attention head"));
+        }
+        Ok(Self {
+            beta,
+            normalization,
+            heads,
+            mask: Mask::Full,
+            geometry: Geometry::Sphere,
+        })
+    }
+    /// Pure attention in R^d without projection, [GLPR] (9.1): xdot_i = sum_j A_ij V x_j (softmax).
+    pub fn pure_attention(beta: f64, b: Option<SquareMatrix>, v: Value) -> Result<Self> {
+        let mut m = Self::general(beta, b, v, Normalization::Softmax)?;
+        m.geometry = Geometry::Euclidean;
+        Ok(m)
+    }
+    /// Restrict attention to j <= i.
+    pub fn with_causal_mask(mut self) -> Self {
+        self.mask = Mask::Causal;
+        self
+    }
+    pub fn beta(&self) -> f64 {
+        self.beta
+    }
+    pub fn normalization(&self) -> Normalization {
+        self.normalization
+    }
+    pub fn heads(&self) -> &[AttentionHead] {
+        &self.heads
+    }
+    pub fn mask(&self) -> Mask {
+        self.mask
+    }
+
+    /// Adds head `h`'s contribution sum_j A_ij V x_j to `out`.
+    fn add_head(
+        &self,
+        head: &AttentionHead,
+        x: &[f64],
+        n: usize,
+        d: usize,
+        out: &mut [f64],
+        ws: &mut Workspace,
+    ) -> Result<()> {
+        let Workspace {
+            gram,
+            gram_valid,
+            logits,
+            transposed,
+            projected,
+            average,
+            value_out,
+        } = ws;
+        kernel::transpose(x, n, d, transposed);
+        match &head.interaction {
+            None => {
+                kernel::cross_with_transposed(x, transposed, n, n, d, gram);
+                *gram_valid = self.heads.len() == 1;
+                logits.copy_from_slice(gram);
+            }
+            Some(b) => {
+                kernel::rows_times_matrix(x, n, d, b.as_slice(), projected);
+                kernel::cross_with_transposed(projected, transposed, n, n, d, logits);
+            }
+        }
+        let beta = self.beta;
+        let mut scale = vec![0.0; n];
+        for i in 0..n {
+            let row = &mut logits[i * n..(i + 1) * n];
+            let visible = if self.mask == Mask::Causal { i + 1 } else { n };
+            let m = row[..visible]
+                .iter()
+                .copied()
+                .fold(f64::NEG_INFINITY, f64::max);
+            if !m.is_finite() {
+                return Err(DynamicsError::InvalidConfiguration(format!(
+                    "non-finite logits in row {i}"
+                )));
+            }
+            row[..visible].iter_mut().for_each(|l| *l = beta * (*l - m));
+            row[visible..].fill(f64::NEG_INFINITY);
+            kernel::exp_in_place(row);
+            scale[i] = match self.normalization {
+                Normalization::Softmax => 1.0 / row.iter().sum::<f64>(),
+                Normalization::Uniform => {
+                    let e = beta * m;
+                    if e > 709.0 {
+                        return Err(DynamicsError::WeightOverflow { exponent: e });
+                    }
+                    kernel::exp(e) / n as f64
+                }
+            };
+        }
+        kernel::weighted_rows(logits, x, n, n, d, average);
+        for (avg, s) in average.chunks_exact_mut(d).zip(&scale) {
+            avg.iter_mut().for_each(|a| *a *= s);
+        }
+        match (&head.value, &head.value_transposed) {
+            (Value::Identity, _) => out
+                .iter_mut()
+                .zip(average.iter())
+                .for_each(|(o, a)| *o += a),
+            (Value::NegIdentity, _) => out
+                .iter_mut()
+                .zip(average.iter())
+                .for_each(|(o, a)| *o -= a),
+            (Value::Matrix(_), Some(vt)) => {
+                kernel::rows_times_matrix(average, n, d, vt.as_slice(), value_out);
+                out.iter_mut()
+                    .zip(value_out.iter())
+                    .for_each(|(o, a)| *o += a);
+            }
+            (Value::Matrix(v), None) => {
+                kernel::rows_times_matrix(average, n, d, v.transpose().as_slice(), value_out);
+                out.iter_mut()
+                    .zip(value_out.iter())
+                    .for_each(|(o, a)| *o += a);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl VectorField for SelfAttention {
+    fn geometry(&self) -> Geometry {
+        self.geometry
+    }
+
+    fn preserves_span(&self) -> bool {
+        self.heads.len() == 1
+            && self.heads[0].interaction.is_none()
+            && self.heads[0].value == Value::Identity
+    }
+
+    fn drift_into(
+        &self,
+        x: &[f64],
+        n: usize,
+        d: usize,
+        out: &mut [f64],
+        ws: &mut Workspace,
+    ) -> Result<()> {
+        crate::error::check_sizes(n, d)?;
+        if x.len() != n * d || out.len() != n * d {
+            return Err(invalid(
+                "x",
+                format!("state has {} entries, expected n * d = {}", x.len(), n * d),
+            ));
+        }
+        ws.ensure(n, d);
+        ws.gram_valid = false;
+        out.fill(0.0);
+        for head in &self.heads {
+            head.check_dim(d)?;
+            self.add_head(head, x, n, d, out, ws)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Configuration;
+
+    /// Straightforward evaluation of [GLPR] (2.3)-(2.5) with std exp, for comparison.
+    fn naive_velocity(
+        x: &Configuration,
+        beta: f64,
+        b: &SquareMatrix,
+        v: &SquareMatrix,
+        usa: bool,
+        causal: bool,
+    ) -> Vec<f64> {
+        let (n, d) = (x.n(), x.d());
+        let mut out = vec![0.0; n * d];
+        for i in 0..n {
+            let xi = x.row(i);
+            let js: Vec<usize> = (0..n).filter(|&j| !causal || j <= i).collect();
+            let w: Vec<f64> = js
+                .iter()
+                .map(|&j| (beta * b.bilinear(xi, x.row(j))).exp())
+                .collect();
+            let z: f64 = if usa { n as f64 } else { w.iter().sum() };
+            let mut y = vec![0.0; d];
+            for (&j, wj) in js.iter().zip(&w) {
+                for r in 0..d {
+                    y[r] +=
+                        wj / z * crate::config::dot(&v.as_slice()[r * d..(r + 1) * d], x.row(j));
+                }
+            }
+            let c = crate::config::dot(xi, &y);
+            for r in 0..d {
+                out[i * d + r] = y[r] - c * xi[r];
+            }
+        }
+        out
+    }
+
+    fn sample(n: usize, d: usize, seed: u64) -> Configuration {
+        let mut rng = crate::sampling::stream(seed, 0, crate::sampling::Purpose::Other(0));
+        crate::sampling::uniform_sphere(n, d, &mut rng).unwrap()
+    }
+
+    #[test]
+    fn models_agree_with_naive_formula() {
+        let (n, d) = (7, 4);
+        let x = sample(n, d, 1);
+        let mut rng = crate::sampling::stream(5, 0, crate::sampling::Purpose::Matrices);
+        let b = crate::sampling::ginibre(d, &mut rng).unwrap();
+        let v = crate::sampling::ginibre(d, &mut rng).unwrap();
+        let id = SquareMatrix::identity(d);
+        let cases: Vec<(SelfAttention, SquareMatrix, SquareMatrix, bool, bool)> = vec![
+            (
+                SelfAttention::sa(2.5).unwrap(),
+                id.clone(),
+                id.clone(),
+                false,
+                false,
+            ),
+            (
+                SelfAttention::usa(2.5).unwrap(),
+                id.clone(),
+                id.clone(),
+                true,
+                false,
+            ),
+            (
+                SelfAttention::sa(0.0).unwrap(),
+                id.clone(),
+                id.clone(),
+                false,
+                false,
+            ),
+            (
+                SelfAttention::general(
+                    1.5,
+                    Some(b.clone()),
+                    Value::Matrix(v.clone()),
+                    Normalization::Softmax,
+                )
+                .unwrap(),
+                b.clone(),
+                v.clone(),
+                false,
+                false,
+            ),
+            (
+                SelfAttention::general(
+                    1.5,
+                    Some(b.clone()),
+                    Value::Matrix(v.clone()),
+                    Normalization::Uniform,
+                )
+                .unwrap(),
+                b.clone(),
+                v.clone(),
+                true,
+                false,
+            ),
+            (
+                SelfAttention::general(0.7, None, Value::NegIdentity, Normalization::Softmax)
+                    .unwrap(),
+                id.clone(),
+                id.scaled(-1.0),
+                false,
+                false,
+            ),
+            (
+                SelfAttention::sa(3.0).unwrap().with_causal_mask(),
+                id.clone(),
+                id.clone(),
+                false,
+                true,
+            ),
+        ];
+        for (model, b, v, usa, causal) in cases {
+            let mut out = vec![0.0; n * d];
+            model.velocity(x.as_slice(), n, d, &mut out).unwrap();
+            let reference = naive_velocity(&x, model.beta(), &b, &v, usa, causal);
+            for (a, r) in out.iter().zip(&reference) {
+                assert!((a - r).abs() < 1e-13, "{model:?}: {a} vs {r}");
+            }
+        }
+    }
+
+    #[test]
+    fn multi_head_is_sum_of_heads() {
+        let (n, d) = (5, 3);
+        let x = sample(n, d, 2);
+        let mut rng = crate::sampling::stream(6, 0, crate::sampling::Purpose::Matrices);
+        let h1 = AttentionHead::new(
+            Some(crate::sampling::ginibre(d, &mut rng).unwrap()),
+            Value::Identity,
+        );
+        let h2 = AttentionHead::new(
+            None,
+            Value::Matrix(crate::sampling::goe(d, &mut rng).unwrap()),
+        );
+        let both =
+            SelfAttention::multi_head(1.0, vec![h1.clone(), h2.clone()], Normalization::Softmax)
+                .unwrap();
+        let mut sum = vec![0.0; n * d];
+        let mut part = vec![0.0; n * d];
+        for h in [h1, h2] {
+            SelfAttention::multi_head(1.0, vec![h], Normalization::Softmax)
+                .unwrap()
+                .drift(x.as_slice(), n, d, &mut part)
+                .unwrap();
+            sum.iter_mut().zip(&part).for_each(|(s, p)| *s += p);
+        }
+        both.drift(x.as_slice(), n, d, &mut part).unwrap();
+        for (a, b) in part.iter().zip(&sum) {
+            assert!((a - b).abs() < 1e-14);
+        }
+    }
+
+    #[test]
+    fn softmax_is_stable_for_huge_beta_and_usa_overflow_is_an_error() {
+        let (n, d) = (4, 3);
+        let x = sample(n, d, 3);
+        let mut out = vec![0.0; n * d];
+        SelfAttention::sa(1e6)
+            .unwrap()
+            .velocity(x.as_slice(), n, d, &mut out)
+            .unwrap();
+        assert!(out.iter().all(|v| v.is_finite()));
+        let err = SelfAttention::usa(800.0)
+            .unwrap()
+            .velocity(x.as_slice(), n, d, &mut out)
+            .unwrap_err();
+        assert!(matches!(err, DynamicsError::WeightOverflow { .. }));
+        assert!(SelfAttention::sa(f64::NAN).is_err());
+        assert!(SelfAttention::sa(-1.0).is_err());
+    }
+
+    #[test]
+    fn permutation_equivariance() {
+        let (n, d) = (6, 3);
+        let x = sample(n, d, 4);
+        let perm = [3, 0, 5, 1, 4, 2];
+        let xp = x.permuted(&perm).unwrap();
+        let model = SelfAttention::usa(1.7).unwrap();
+        let (mut v, mut vp) = (vec![0.0; n * d], vec![0.0; n * d]);
+        model.velocity(x.as_slice(), n, d, &mut v).unwrap();
+        model.velocity(xp.as_slice(), n, d, &mut vp).unwrap();
+        for (i, &p) in perm.iter().enumerate() {
+            for k in 0..d {
+                assert!((vp[i * d + k] - v[p * d + k]).abs() < 1e-14);
+            }
+        }
+    }
+}

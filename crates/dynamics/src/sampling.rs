@@ -1,0 +1,234 @@
+//! Random inputs: seeded streams, a value-stable Gaussian sampler, uniform points on S^{d-1},
+//! the Bartlett factor of a Gaussian Gram matrix ([GLPR] section 1, "An exact reduction"), and the
+//! random weight ensembles of [GLPR] Figure 5 (Ginibre, GOE/Wigner, Wishart).
+//!
+//! Every random draw comes from a [`Pcg64`] stream keyed by (master seed, realisation index,
+//! purpose) through [`stream`]; nothing reads OS entropy or a thread-local generator, so a
+//! realisation's numbers do not depend on which thread runs it.
+
+use crate::config::Configuration;
+use crate::error::{Result, check_sizes, invalid};
+use crate::matrix::SquareMatrix;
+use rand_core::Rng;
+pub use rand_pcg::Pcg64;
+
+/// What a random stream is used for; part of the stream key so that purposes never share numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum Purpose {
+    InitialCondition,
+    Matrices,
+    Noise,
+    Perturbation,
+    Other(u64),
+}
+
+impl Purpose {
+    fn code(self) -> u64 {
+        match self {
+            Purpose::InitialCondition => 1,
+            Purpose::Matrices => 2,
+            Purpose::Noise => 3,
+            Purpose::Perturbation => 4,
+            Purpose::Other(k) => 0x1000_0000_0000 ^ k,
+        }
+    }
+}
+
+/// SplitMix64 finaliser: a bijective 64-bit mixer.
+fn mix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The Pcg64 stream of (master seed, realisation index, purpose). State and stream selector are
+/// both derived by chained SplitMix64 mixing of the three keys.
+pub fn stream(master_seed: u64, realisation: u64, purpose: Purpose) -> Pcg64 {
+    let h1 = mix64(master_seed ^ mix64(realisation ^ mix64(purpose.code())));
+    let h2 = mix64(h1 ^ 0x5851_F42D_4C95_7F2D);
+    let h3 = mix64(h2 ^ 0x1405_7B7E_F767_814F);
+    let h4 = mix64(h3 ^ 0x2545_F491_4F6C_DD1D);
+    Pcg64::new(
+        ((h1 as u128) << 64) | h2 as u128,
+        ((h3 as u128) << 64) | h4 as u128,
+    )
+}
+
+/// Uniform in [0, 1) with 53 random bits.
+pub fn uniform01(rng: &mut Pcg64) -> f64 {
+    (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+}
+
+/// Standard normal variate by the Marsaglia polar method (libm's log and sqrt, so values are the
+/// same on every platform). One variate per call: the second of each pair is discarded so that
+/// the k-th call always consumes the same part of the stream.
+pub fn standard_normal(rng: &mut Pcg64) -> f64 {
+    loop {
+        let u = 2.0 * uniform01(rng) - 1.0;
+        let v = 2.0 * uniform01(rng) - 1.0;
+        let s = u * u + v * v;
+        if s > 0.0 && s < 1.0 {
+            return u * libm::sqrt(-2.0 * libm::log(s) / s);
+        }
+    }
+}
+
+/// Gamma(shape, 1) variate by Marsaglia-Tsang (with the U^{1/a} boost for shape < 1).
+pub fn gamma(shape: f64, rng: &mut Pcg64) -> f64 {
+    if shape < 1.0 {
+        let g = gamma(shape + 1.0, rng);
+        let u = uniform01(rng);
+        return g * libm::pow(u, 1.0 / shape);
+    }
+    let d = shape - 1.0 / 3.0;
+    let c = 1.0 / libm::sqrt(9.0 * d);
+    loop {
+        let z = standard_normal(rng);
+        let v = 1.0 + c * z;
+        if v <= 0.0 {
+            continue;
+        }
+        let v3 = v * v * v;
+        let u = uniform01(rng);
+        if u < 1.0 - 0.0331 * z * z * z * z
+            || libm::log(u) < 0.5 * z * z + d * (1.0 - v3 + libm::log(v3))
+        {
+            return d * v3;
+        }
+    }
+}
+
+/// Chi-square variate with `k` degrees of freedom (2 Gamma(k/2)).
+pub fn chi_square(k: f64, rng: &mut Pcg64) -> f64 {
+    2.0 * gamma(0.5 * k, rng)
+}
+
+/// n points i.i.d. uniform on S^{d-1}: standard Gaussian vectors (drawn row by row) normalised.
+pub fn uniform_sphere(n: usize, d: usize, rng: &mut Pcg64) -> Result<Configuration> {
+    check_sizes(n, d)?;
+    let data = (0..n * d).map(|_| standard_normal(rng)).collect();
+    Configuration::normalized(n, d, data)
+}
+
+/// Reduced coordinates (n x min(n, d)) of n i.i.d. uniform points on S^{d-1}.
+///
+/// For d > n, X = G / row norms with G an n x d Gaussian matrix; G G^T is Wishart and its Cholesky
+/// factor L has the Bartlett law: L_kk^2 ~ chi^2_{d-k+1} (k = 1..n), L_kj ~ N(0, 1) for j < k,
+/// all independent. Normalising the rows of L gives points whose Gram matrix has exactly the law of
+/// the Gram matrix of X, at a cost independent of d. For d <= n this is [`uniform_sphere`].
+pub fn uniform_sphere_reduced(n: usize, d: usize, rng: &mut Pcg64) -> Result<Configuration> {
+    check_sizes(n, d)?;
+    if d <= n {
+        return uniform_sphere(n, d, rng);
+    }
+    let mut l = vec![0.0; n * n];
+    for k in 0..n {
+        for j in 0..k {
+            l[k * n + j] = standard_normal(rng);
+        }
+        l[k * n + k] = libm::sqrt(chi_square((d - k) as f64, rng));
+    }
+    Configuration::normalized(n, n, l)
+}
+
+/// Real Ginibre matrix: i.i.d. N(0, 1) entries.
+pub fn ginibre(d: usize, rng: &mut Pcg64) -> Result<SquareMatrix> {
+    if d == 0 {
+        return Err(invalid("d", "matrix dimension must be >= 1"));
+    }
+    SquareMatrix::new(d, (0..d * d).map(|_| standard_normal(rng)).collect())
+}
+
+/// GOE / Wigner matrix (G + G^T) / sqrt(2): symmetric, N(0, 1) off the diagonal, N(0, 2) on it.
+pub fn goe(d: usize, rng: &mut Pcg64) -> Result<SquareMatrix> {
+    let g = ginibre(d, rng)?;
+    g.add(&g.transpose())
+        .map(|m| m.scaled(std::f64::consts::FRAC_1_SQRT_2))
+}
+
+/// Wishart matrix G G^T with G Ginibre (positive semidefinite).
+pub fn wishart(d: usize, rng: &mut Pcg64) -> Result<SquareMatrix> {
+    let g = ginibre(d, rng)?;
+    g.matmul(&g.transpose())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streams_are_reproducible_and_distinct() {
+        let a: Vec<u64> = (0..4)
+            .map({
+                let mut r = stream(7, 3, Purpose::InitialCondition);
+                move |_| r.next_u64()
+            })
+            .collect();
+        let mut r = stream(7, 3, Purpose::InitialCondition);
+        assert_eq!(a[0], r.next_u64());
+        assert_ne!(stream(7, 3, Purpose::Matrices).next_u64(), a[0]);
+        assert_ne!(stream(7, 4, Purpose::InitialCondition).next_u64(), a[0]);
+        assert_ne!(stream(8, 3, Purpose::InitialCondition).next_u64(), a[0]);
+    }
+
+    #[test]
+    fn normal_moments() {
+        let mut rng = stream(1, 0, Purpose::Other(9));
+        let m = 200_000;
+        let xs: Vec<f64> = (0..m).map(|_| standard_normal(&mut rng)).collect();
+        let mean = xs.iter().sum::<f64>() / m as f64;
+        let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / m as f64;
+        let kurt = xs.iter().map(|x| (x - mean).powi(4)).sum::<f64>() / m as f64 / (var * var);
+        // standard errors: mean 1/sqrt(m) = 2.2e-3, var sqrt(2/m) = 3.2e-3, kurtosis sqrt(24/m) = 1.1e-2
+        assert!(mean.abs() < 0.01, "{mean}");
+        assert!((var - 1.0).abs() < 0.015, "{var}");
+        assert!((kurt - 3.0).abs() < 0.06, "{kurt}");
+    }
+
+    #[test]
+    fn chi_square_mean_and_variance() {
+        let mut rng = stream(2, 0, Purpose::Other(1));
+        for k in [1.0, 3.0, 40.0, 1000.0] {
+            let m = 50_000;
+            let xs: Vec<f64> = (0..m).map(|_| chi_square(k, &mut rng)).collect();
+            let mean = xs.iter().sum::<f64>() / m as f64;
+            let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / m as f64;
+            assert!(
+                (mean - k).abs() < 5.0 * (2.0 * k / m as f64).sqrt(),
+                "k={k} mean={mean}"
+            );
+            assert!((var / (2.0 * k) - 1.0).abs() < 0.06, "k={k} var={var}");
+        }
+    }
+
+    /// The Bartlett sampler and the full Gaussian sampler give the same law of <x_1, x_2>
+    /// (mean 0, variance 1/d) and of <x_2, x_3>^2.
+    #[test]
+    fn reduced_sampler_matches_full_inner_product_law() {
+        let (n, d, reps) = (6, 50, 20_000);
+        let stats = |reduced: bool| {
+            let (mut s1, mut s2) = (0.0, 0.0);
+            for r in 0..reps {
+                let mut rng = stream(11, r, Purpose::InitialCondition);
+                let c = if reduced {
+                    uniform_sphere_reduced(n, d, &mut rng)
+                } else {
+                    uniform_sphere(n, d, &mut rng)
+                }
+                .unwrap();
+                let g = c.gram();
+                s1 += g[1];
+                s2 += g[n + 2] * g[n + 2];
+            }
+            (s1 / reps as f64, s2 / reps as f64)
+        };
+        let (full, red) = (stats(false), stats(true));
+        let se = (1.0 / d as f64 / reps as f64).sqrt();
+        assert!(full.0.abs() < 4.0 * se && red.0.abs() < 4.0 * se);
+        // E<x,y>^2 = 1/d; Var(<x,y>^2) ~ 2/d^2
+        let se2 = (2.0f64).sqrt() / d as f64 / (reps as f64).sqrt();
+        assert!((full.1 - 1.0 / d as f64).abs() < 4.0 * se2, "{full:?}");
+        assert!((red.1 - 1.0 / d as f64).abs() < 4.0 * se2, "{red:?}");
+    }
+}
