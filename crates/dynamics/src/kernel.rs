@@ -36,9 +36,37 @@ pub fn cross(a: &[f64], b: &[f64], n_a: usize, n_b: usize, d: usize, out: &mut [
     cross_with_transposed(a, &bt, n_a, n_b, d, out);
 }
 
-/// Gram matrix `G = X X^T` of n points in R^d.
+/// Gram matrix `G = X X^T` of n points in R^d (bitwise symmetric).
 pub fn gram(x: &[f64], n: usize, d: usize, out: &mut [f64]) {
-    cross(x, x, n, n, d, out);
+    let mut xt = vec![0.0; n * d];
+    transpose(x, n, d, &mut xt);
+    gram_with_transposed(x, &xt, n, d, out);
+}
+
+/// As [`gram`], with `xt` = X^T (d x n) given: computes the upper triangle (j >= i) with the same
+/// summation order as [`cross`] and mirrors it, so the result equals `cross(x, x)` bit for bit.
+pub fn gram_with_transposed(x: &[f64], xt: &[f64], n: usize, d: usize, out: &mut [f64]) {
+    dispatch!(gram_impl(x, xt, n, d, out))
+}
+
+#[inline(always)]
+fn gram_impl(x: &[f64], xt: &[f64], n: usize, d: usize, out: &mut [f64]) {
+    for i in 0..n {
+        let row = &mut out[i * n + i..(i + 1) * n];
+        row.fill(0.0);
+        for k in 0..d {
+            let xik = x[i * d + k];
+            let col = &xt[k * n + i..(k + 1) * n];
+            for (o, c) in row.iter_mut().zip(col) {
+                *o += xik * c;
+            }
+        }
+    }
+    for i in 1..n {
+        for j in 0..i {
+            out[i * n + j] = out[j * n + i];
+        }
+    }
 }
 
 /// `bt` (d x n) = transpose of `b` (n x d).
@@ -190,6 +218,9 @@ mod tests {
             .collect();
         let mut g = vec![0.0; n * n];
         gram(&x, n, d, &mut g);
+        let mut full = vec![0.0; n * n];
+        cross(&x, &x, n, n, d, &mut full);
+        assert_eq!(g, full);
         for i in 0..n {
             for j in 0..n {
                 assert_eq!(g[i * n + j].to_bits(), g[j * n + i].to_bits());

@@ -279,7 +279,7 @@ impl SelfAttention {
         kernel::transpose(x, n, d, transposed);
         match &head.interaction {
             None => {
-                kernel::cross_with_transposed(x, transposed, n, n, d, gram);
+                kernel::gram_with_transposed(x, transposed, n, d, gram);
                 *gram_valid = self.heads.len() == 1;
                 logits.copy_from_slice(gram);
             }

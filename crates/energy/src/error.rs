@@ -1,0 +1,117 @@
+//! Typed errors of attnflow-energy: every public function validates its inputs and reports bad parameters
+//! (n = 0, d < 2, negative / NaN beta, delta outside (0, 1), ...) through [`EnergyError`] instead of panicking.
+
+/// Errors returned by the functions of this crate.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EnergyError {
+    /// A scalar parameter is outside its domain.
+    #[error("invalid parameter {name} = {value}: must be {requirement}")]
+    InvalidParameter {
+        /// Name of the parameter as it appears in the paper / CLI.
+        name: &'static str,
+        /// Offending value.
+        value: f64,
+        /// Human-readable requirement, e.g. "finite and >= 0".
+        requirement: &'static str,
+    },
+    /// Slice lengths do not match the announced shape.
+    #[error("shape mismatch: {0}")]
+    ShapeMismatch(String),
+    /// The equation to invert has no solution for the given data (e.g. t below the beta = 0 clustering time).
+    #[error("no solution: {0}")]
+    NoSolution(String),
+    /// A numerical procedure failed (overflow, no convergence).
+    #[error("numerical failure: {0}")]
+    Numerical(String),
+}
+
+/// Result alias of this crate.
+pub type Result<T> = std::result::Result<T, EnergyError>;
+
+/// Checks that `value` is finite and `>= 0`.
+pub(crate) fn check_nonneg(name: &'static str, value: f64) -> Result<()> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(())
+    } else {
+        Err(EnergyError::InvalidParameter {
+            name,
+            value,
+            requirement: "finite and >= 0",
+        })
+    }
+}
+
+/// Checks that `value` is finite and `> 0`.
+pub(crate) fn check_positive(name: &'static str, value: f64) -> Result<()> {
+    if value.is_finite() && value > 0.0 {
+        Ok(())
+    } else {
+        Err(EnergyError::InvalidParameter {
+            name,
+            value,
+            requirement: "finite and > 0",
+        })
+    }
+}
+
+/// Checks the particle count `n >= 1`.
+pub(crate) fn check_n(n: usize) -> Result<()> {
+    if n >= 1 {
+        Ok(())
+    } else {
+        Err(EnergyError::InvalidParameter {
+            name: "n",
+            value: n as f64,
+            requirement: ">= 1",
+        })
+    }
+}
+
+/// Checks the ambient dimension `d >= 2` (the sphere S^{d-1} is at least a circle).
+pub(crate) fn check_d(d: usize) -> Result<()> {
+    if d >= 2 {
+        Ok(())
+    } else {
+        Err(EnergyError::InvalidParameter {
+            name: "d",
+            value: d as f64,
+            requirement: ">= 2",
+        })
+    }
+}
+
+/// Checks `0 < delta < 1`.
+pub(crate) fn check_delta(delta: f64) -> Result<()> {
+    if delta.is_finite() && delta > 0.0 && delta < 1.0 {
+        Ok(())
+    } else {
+        Err(EnergyError::InvalidParameter {
+            name: "delta",
+            value: delta,
+            requirement: "in the open interval (0, 1)",
+        })
+    }
+}
+
+/// Checks that a row-major `n x d` slice has the right length and finite entries.
+pub(crate) fn check_points(x: &[f64], n: usize, d: usize) -> Result<()> {
+    check_n(n)?;
+    check_d(d)?;
+    if x.len() != n * d {
+        return Err(EnergyError::ShapeMismatch(format!(
+            "configuration slice has length {} but n * d = {} * {} = {}",
+            x.len(),
+            n,
+            d,
+            n * d
+        )));
+    }
+    if let Some(v) = x.iter().find(|v| !v.is_finite()) {
+        return Err(EnergyError::InvalidParameter {
+            name: "x",
+            value: *v,
+            requirement: "finite",
+        });
+    }
+    Ok(())
+}

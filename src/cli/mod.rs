@@ -1,0 +1,2 @@
+//! Subcommand modules of the `attnflow` binary.
+pub mod theory;

@@ -1,0 +1,59 @@
+//! `attnflow verify`: the theorem-check suite of attnflow-verify (issue 3). Runs every registered check (or the
+//! ones named with `--only`) at fidelity `ci` (seconds) or `full` (minutes), prints the table of predicted vs
+//! measured values (or one JSON object with `--json`), optionally writes the Markdown report
+//! (`--write-report reports/THEOREMS.md`), and fails (exit code 1) when any check fails.
+
+use anyhow::{Context, Result, bail};
+use attnflow_verify::{Fidelity, SuiteReport, run_checks};
+use std::path::PathBuf;
+
+/// Fidelity selectable on the command line.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FidelityArg {
+    /// Seconds per check (the suite `cargo test` runs).
+    Ci,
+    /// Minutes for the whole suite.
+    Full,
+}
+
+/// `attnflow verify` options.
+#[derive(clap::Args, Debug, Clone)]
+pub struct VerifyArgs {
+    /// How much work each check does.
+    #[arg(long, value_enum, default_value = "ci")]
+    pub fidelity: FidelityArg,
+    /// Run only this check (repeatable), e.g. `--only thm-6.8 --only prop-3.4`.
+    #[arg(long = "only", value_name = "ID")]
+    pub only: Vec<String>,
+    /// Also write the Markdown report (table of predicted vs measured) to this file.
+    #[arg(long, value_name = "PATH")]
+    pub write_report: Option<PathBuf>,
+}
+
+/// Runs the suite; returns an error (exit code 1) if a check fails or an id is unknown.
+pub fn run(args: VerifyArgs, json: bool) -> Result<()> {
+    let fidelity = match args.fidelity {
+        FidelityArg::Ci => Fidelity::Ci,
+        FidelityArg::Full => Fidelity::Full,
+    };
+    let start = std::time::Instant::now();
+    let outcomes = run_checks(fidelity, &args.only)?;
+    let report = SuiteReport::new(fidelity, outcomes, start.elapsed().as_secs_f64());
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print!("{}", report.text_table());
+    }
+    if let Some(path) = &args.write_report {
+        let mut command = format!("attnflow verify --fidelity {}", fidelity.name());
+        for id in &args.only {
+            command += &format!(" --only {id}");
+        }
+        std::fs::write(path, report.markdown(&command)).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let failed: Vec<&str> = report.outcomes.iter().filter(|o| o.verdict.is_failure()).map(|o| o.id.as_str()).collect();
+    if !failed.is_empty() {
+        bail!("{} check(s) failed: {}", failed.len(), failed.join(", "));
+    }
+    Ok(())
+}
