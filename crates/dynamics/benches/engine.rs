@@ -2,8 +2,8 @@
 //! Run with `cargo bench -p attnflow-dynamics`.
 
 use attnflow_dynamics::{
-    DormandPrince54, Integrator, IntegratorKind, MatrixEnsemble, ModelKind, PaperEuler, PhaseDiagramSpec, Rk4, SelfAttention,
-    observables::linspace, run_phase_diagram, sampling,
+    DormandPrince54, Integrator, IntegratorKind, MatrixEnsemble, ModelKind, PaperEuler,
+    PhaseDiagramSpec, Rk4, SelfAttention, observables::linspace, run_phase_diagram, sampling,
 };
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
@@ -11,10 +11,18 @@ use std::hint::black_box;
 fn integrator_step(c: &mut Criterion) {
     let mut group = c.benchmark_group("step");
     for (n, d) in [(32, 2), (32, 32), (32, 128), (256, 3)] {
-        let x0 = sampling::uniform_sphere(n, d, &mut sampling::stream(0, 0, sampling::Purpose::InitialCondition)).unwrap();
+        let x0 = sampling::uniform_sphere(
+            n,
+            d,
+            &mut sampling::stream(0, 0, sampling::Purpose::InitialCondition),
+        )
+        .unwrap();
         let model = SelfAttention::sa(4.0).unwrap();
-        let integrators: Vec<Box<dyn Integrator>> =
-            vec![Box::new(PaperEuler::default()), Box::new(Rk4::default()), Box::new(DormandPrince54::fixed())];
+        let integrators: Vec<Box<dyn Integrator>> = vec![
+            Box::new(PaperEuler::default()),
+            Box::new(Rk4::default()),
+            Box::new(DormandPrince54::fixed()),
+        ];
         for mut integ in integrators {
             let mut x = x0.as_slice().to_vec();
             group.bench_function(format!("{}/n={n}/d={d}", integ.name()), |b| {
@@ -46,7 +54,9 @@ fn phase_diagram_throughput(c: &mut Criterion) {
             integrator: IntegratorKind::PaperEuler,
             representation: None,
         };
-        group.bench_function(format!("fig3/n=32/d={d}/64x300"), |b| b.iter(|| run_phase_diagram(black_box(&spec), &|_, _| {}).unwrap()));
+        group.bench_function(format!("fig3/n=32/d={d}/64x300"), |b| {
+            b.iter(|| run_phase_diagram(black_box(&spec), &|_, _| {}).unwrap())
+        });
     }
     group.finish();
 }

@@ -1,9 +1,19 @@
 //! Quick timing of the Figure 3 workload: `cargo run --release -p attnflow-dynamics --example phase_timing -- D R BETAS`.
-use attnflow_dynamics::{IntegratorKind, MatrixEnsemble, ModelKind, PhaseDiagramSpec, observables::linspace, run_phase_diagram};
+use attnflow_dynamics::{
+    IntegratorKind, MatrixEnsemble, ModelKind, PhaseDiagramSpec, observables::linspace,
+    run_phase_diagram,
+};
 
 fn main() {
-    let args: Vec<usize> = std::env::args().skip(1).map(|a| a.parse().expect("integer arguments")).collect();
-    let (d, r, nb) = (args.first().copied().unwrap_or(32), args.get(1).copied().unwrap_or(1024), args.get(2).copied().unwrap_or(2));
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .map(|a| a.parse().expect("integer arguments"))
+        .collect();
+    let (d, r, nb) = (
+        args.first().copied().unwrap_or(32),
+        args.get(1).copied().unwrap_or(1024),
+        args.get(2).copied().unwrap_or(2),
+    );
     let spec = PhaseDiagramSpec {
         n: 32,
         d,
@@ -24,6 +34,9 @@ fn main() {
         "d={d} R={r} betas={nb}: {:.3} s, {:.3} us per realisation-step, final p = {:?}",
         pd.runtime_s,
         pd.runtime_s * 1e6 / units,
-        pd.probability.iter().map(|row| (row[199] * 1e4).round() / 1e4).collect::<Vec<_>>()
+        pd.probability
+            .iter()
+            .map(|row| (row[199] * 1e4).round() / 1e4)
+            .collect::<Vec<_>>()
     );
 }

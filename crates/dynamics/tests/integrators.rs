@@ -2,20 +2,37 @@
 //! [GLPR] Thm 6.8.
 
 use attnflow_dynamics::{
-    Configuration, DormandPrince54, Integrator, PaperEuler, Rk4, SelfAttention, VectorField, integrate, sampling,
+    Configuration, DormandPrince54, Integrator, PaperEuler, Rk4, SelfAttention, VectorField,
+    integrate, sampling,
 };
 
 fn random_start(n: usize, d: usize, seed: u64) -> Configuration {
-    sampling::uniform_sphere(n, d, &mut sampling::stream(seed, 0, sampling::Purpose::InitialCondition)).unwrap()
+    sampling::uniform_sphere(
+        n,
+        d,
+        &mut sampling::stream(seed, 0, sampling::Purpose::InitialCondition),
+    )
+    .unwrap()
 }
 
-fn run(model: &dyn VectorField, integrator: &mut dyn Integrator, x0: &Configuration, h: f64, t: f64) -> Vec<f64> {
+fn run(
+    model: &dyn VectorField,
+    integrator: &mut dyn Integrator,
+    x0: &Configuration,
+    h: f64,
+    t: f64,
+) -> Vec<f64> {
     let steps = (t / h).round() as usize;
-    integrate(model, integrator, x0, h, steps, |_, _, _| {}).unwrap().into_vec()
+    integrate(model, integrator, x0, h, steps, |_, _, _| {})
+        .unwrap()
+        .into_vec()
 }
 
 fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max)
 }
 
 /// Least-squares slope of log(err) against log(h).
@@ -32,8 +49,11 @@ fn fitted_order(h: &[f64], err: &[f64]) -> f64 {
 fn every_integrator_keeps_points_on_the_sphere() {
     let x0 = random_start(12, 5, 1);
     let model = SelfAttention::sa(3.0).unwrap();
-    let integrators: Vec<Box<dyn Integrator>> =
-        vec![Box::new(PaperEuler::default()), Box::new(Rk4::default()), Box::new(DormandPrince54::new(1e-8, 1e-10).unwrap())];
+    let integrators: Vec<Box<dyn Integrator>> = vec![
+        Box::new(PaperEuler::default()),
+        Box::new(Rk4::default()),
+        Box::new(DormandPrince54::new(1e-8, 1e-10).unwrap()),
+    ];
     for mut integ in integrators {
         let mut worst: f64 = 0.0;
         integrate(&model, integ.as_mut(), &x0, 0.1, 200, |_, _, x| {
@@ -59,9 +79,16 @@ fn observed_convergence_orders() {
         (|| Box::new(DormandPrince54::fixed()), 5.0, 0.4),
     ];
     for (make, expected, tol) in cases {
-        let errors: Vec<f64> = hs.iter().map(|&h| max_abs_diff(&run(&model, make().as_mut(), &x0, h, t), &reference)).collect();
+        let errors: Vec<f64> = hs
+            .iter()
+            .map(|&h| max_abs_diff(&run(&model, make().as_mut(), &x0, h, t), &reference))
+            .collect();
         let order = fitted_order(&hs, &errors);
-        assert!((order - expected).abs() < tol, "{}: order {order:.3} (errors {errors:?})", make().name());
+        assert!(
+            (order - expected).abs() < tol,
+            "{}: order {order:.3} (errors {errors:?})",
+            make().name()
+        );
     }
 }
 
@@ -70,22 +97,38 @@ fn adaptive_dp54_meets_its_tolerance_and_counts_work() {
     let (n, d) = (6, 3);
     let x0 = random_start(n, d, 3);
     let model = SelfAttention::usa(1.0).unwrap();
-    let reference = run(&model, &mut DormandPrince54::fixed(), &x0, 1.0 / 4096.0, 2.0);
+    let reference = run(
+        &model,
+        &mut DormandPrince54::fixed(),
+        &x0,
+        1.0 / 4096.0,
+        2.0,
+    );
     let mut loose = DormandPrince54::new(1e-5, 1e-7).unwrap();
     let mut tight = DormandPrince54::new(1e-10, 1e-12).unwrap();
     let e_loose = max_abs_diff(&run(&model, &mut loose, &x0, 0.5, 2.0), &reference);
     let e_tight = max_abs_diff(&run(&model, &mut tight, &x0, 0.5, 2.0), &reference);
     assert!(e_tight < 1e-8, "{e_tight:e}");
-    assert!(e_loose < 1e-3 && e_tight < e_loose, "{e_loose:e} {e_tight:e}");
+    assert!(
+        e_loose < 1e-3 && e_tight < e_loose,
+        "{e_loose:e} {e_tight:e}"
+    );
     let (sl, st) = (loose.stats(), tight.stats());
-    assert!(st.accepted > sl.accepted && st.evaluations > sl.evaluations, "{sl:?} {st:?}");
+    assert!(
+        st.accepted > sl.accepted && st.evaluations > sl.evaluations,
+        "{sl:?} {st:?}"
+    );
     assert_eq!(sl.steps, 4);
 }
 
 /// Right-hand sides of (6.9) (SA) and (6.10) (USA).
 fn gamma_dot(g: f64, n: f64, beta: f64, usa: bool) -> f64 {
     let core = (beta * g).exp() * (1.0 - g) * ((n - 1.0) * g + 1.0);
-    if usa { 2.0 / n * core } else { 2.0 * core / (beta.exp() + (n - 1.0) * (beta * g).exp()) }
+    if usa {
+        2.0 / n * core
+    } else {
+        2.0 * core / (beta.exp() + (n - 1.0) * (beta * g).exp())
+    }
 }
 
 /// The scalar ODE by RK4 with a fine step.
@@ -109,15 +152,31 @@ fn gamma_scalar(t: f64, n: usize, beta: f64, usa: bool) -> f64 {
 fn orthogonal_start_follows_the_equiangular_ode() {
     let (n, d) = (8, 10);
     let x0 = Configuration::orthonormal(n, d).unwrap();
-    for (beta, usa) in [(0.0, false), (1.0, false), (4.0, false), (1.0, true), (0.0, true)] {
-        let model = if usa { SelfAttention::usa(beta) } else { SelfAttention::sa(beta) }.unwrap();
+    for (beta, usa) in [
+        (0.0, false),
+        (1.0, false),
+        (4.0, false),
+        (1.0, true),
+        (0.0, true),
+    ] {
+        let model = if usa {
+            SelfAttention::usa(beta)
+        } else {
+            SelfAttention::sa(beta)
+        }
+        .unwrap();
         let mut integ = DormandPrince54::new(1e-11, 1e-13).unwrap();
         let mut worst_spread: f64 = 0.0;
         let mut worst_error: f64 = 0.0;
         integrate(&model, &mut integ, &x0, 0.25, 12, |_, t, x| {
             let g = Configuration::euclidean(n, d, x.to_vec()).unwrap().gram();
-            let off: Vec<f64> = (0..n).flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j))).map(|(i, j)| g[i * n + j]).collect();
-            let (lo, hi) = off.iter().fold((f64::MAX, f64::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+            let off: Vec<f64> = (0..n)
+                .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j)))
+                .map(|(i, j)| g[i * n + j])
+                .collect();
+            let (lo, hi) = off
+                .iter()
+                .fold((f64::MAX, f64::MIN), |(a, b), &v| (a.min(v), b.max(v)));
             worst_spread = worst_spread.max(hi - lo);
             let predicted = if beta == 0.0 {
                 ((2.0 * t).exp() - 1.0) / ((2.0 * t).exp() + n as f64 - 1.0)
@@ -129,8 +188,14 @@ fn orthogonal_start_follows_the_equiangular_ode() {
             worst_error = worst_error.max((off[0] - predicted).abs());
         })
         .unwrap();
-        assert!(worst_spread < 1e-12, "beta={beta} usa={usa}: spread {worst_spread:e}");
-        assert!(worst_error < 1e-9, "beta={beta} usa={usa}: error {worst_error:e}");
+        assert!(
+            worst_spread < 1e-12,
+            "beta={beta} usa={usa}: spread {worst_spread:e}"
+        );
+        assert!(
+            worst_error < 1e-9,
+            "beta={beta} usa={usa}: error {worst_error:e}"
+        );
     }
 }
 
@@ -144,5 +209,36 @@ fn bad_steps_are_errors_not_panics() {
         assert!(Rk4::default().step(&model, &mut x, 4, 3, h).is_err());
     }
     assert!(DormandPrince54::new(0.0, 1e-9).is_err());
-    assert!(PaperEuler::default().step(&model, &mut x, 4, 2, 0.1).is_err());
+    assert!(
+        PaperEuler::default()
+            .step(&model, &mut x, 4, 2, 0.1)
+            .is_err()
+    );
+}
+
+/// Permuting the initial particles permutes the solution ([GLPR] section 1), for every integrator.
+#[test]
+fn permutation_equivariance_of_trajectories() {
+    let (n, d) = (7, 4);
+    let x0 = random_start(n, d, 5);
+    let perm = [6, 2, 0, 5, 1, 3, 4];
+    let xp = x0.permuted(&perm).unwrap();
+    let model = SelfAttention::sa(2.0).unwrap();
+    for make in [
+        || Box::new(PaperEuler::default()) as Box<dyn Integrator>,
+        || Box::new(Rk4::default()) as Box<dyn Integrator>,
+        || Box::new(DormandPrince54::new(1e-9, 1e-11).unwrap()) as Box<dyn Integrator>,
+    ] {
+        let a = run(&model, make().as_mut(), &x0, 0.1, 5.0);
+        let b = run(&model, make().as_mut(), &xp, 0.1, 5.0);
+        for (i, &p) in perm.iter().enumerate() {
+            for k in 0..d {
+                assert!(
+                    (b[i * d + k] - a[p * d + k]).abs() < 1e-12,
+                    "{}",
+                    make().name()
+                );
+            }
+        }
+    }
 }
