@@ -29,6 +29,8 @@ enum Command {
     /// Numbers predicted by the theory (equiangular ODEs, phase curve, Wendel, energies, ...).
     #[command(subcommand)]
     Theory(cli::theory::TheoryCommand),
+    /// Run the theorem checks of [GLPR] and [BKKRW] (measured vs predicted); exit 1 if any fails.
+    Verify(cli::verify::VerifyArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -165,6 +167,7 @@ fn main() {
         Command::Simulate(args) => simulate(args, cli.json),
         Command::PhaseDiagram(args) => phase_diagram(args, cli.json),
         Command::Theory(cmd) => cli::theory::run(cmd, cli.json),
+        Command::Verify(args) => cli::verify::run(args, cli.json),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -1,2 +1,3 @@
 //! Subcommand modules of the `attnflow` binary.
 pub mod theory;
+pub mod verify;

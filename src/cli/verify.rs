@@ -49,9 +49,15 @@ pub fn run(args: VerifyArgs, json: bool) -> Result<()> {
         for id in &args.only {
             command += &format!(" --only {id}");
         }
-        std::fs::write(path, report.markdown(&command)).with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::write(path, report.markdown(&command))
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
-    let failed: Vec<&str> = report.outcomes.iter().filter(|o| o.verdict.is_failure()).map(|o| o.id.as_str()).collect();
+    let failed: Vec<&str> = report
+        .outcomes
+        .iter()
+        .filter(|o| o.verdict.is_failure())
+        .map(|o| o.id.as_str())
+        .collect();
     if !failed.is_empty() {
         bail!("{} check(s) failed: {}", failed.len(), failed.join(", "));
     }

@@ -1,0 +1,89 @@
+//! The checks of the suite, grouped by topic; each submodule's `checks()` lists its [`crate::Check`]s.
+//!
+//! - [`energy`]: [GLPR] Prop 3.4, Lemmas 3.6/3.7, section 3.4, energy monotonicity (3.6);
+//! - [`clustering`]: [GLPR] Thms 4.1, 4.2, 4.3, 5.1, 6.1;
+//! - [`rates`]: [GLPR] Lemma 6.4, Thms 6.3, 6.7, 6.8, 6.9;
+//! - [`bkkrw`]: [BKKRW] M1-M4, m1-m5.
+
+pub mod bkkrw;
+pub mod clustering;
+pub mod energy;
+pub mod rates;
+
+#[cfg(test)]
+mod ci_suite {
+    //! Every `ci` check must pass (this is how `cargo test` runs the suite); one test per check so that
+    //! the test harness runs them in parallel and a failure names its check.
+    use crate::registry::{Fidelity, Verdict, find_check, run_check};
+
+    fn assert_ci_passes(id: &str) {
+        let outcome = run_check(&find_check(id).expect("registered id"), Fidelity::Ci);
+        assert_ne!(outcome.verdict, Verdict::Fail, "{outcome:#?}");
+    }
+
+    macro_rules! ci_tests {
+        ($($name:ident => $id:literal),* $(,)?) => {
+            $(#[test] fn $name() { assert_ci_passes($id); })*
+            /// The list above covers the whole registry.
+            #[test]
+            fn every_registered_check_has_a_ci_test() {
+                let covered = [$($id),*];
+                for c in crate::registry::registry() {
+                    assert!(covered.contains(&c.id), "check {} has no ci test", c.id);
+                }
+            }
+        };
+    }
+
+    ci_tests! {
+        prop_3_4 => "prop-3.4",
+        lemma_3_6 => "lemma-3.6",
+        lemma_3_7 => "lemma-3.7",
+        section_3_4 => "sec-3.4",
+        energy_sa => "energy-sa",
+        energy_usa => "energy-usa",
+        energy_repulsive => "energy-repulsive",
+        thm_4_1 => "thm-4.1",
+        thm_4_2 => "thm-4.2",
+        thm_4_3 => "thm-4.3",
+        thm_5_1 => "thm-5.1",
+        thm_6_1 => "thm-6.1",
+        lemma_6_4 => "lemma-6.4",
+        thm_6_3 => "thm-6.3",
+        thm_6_7 => "thm-6.7",
+        thm_6_8 => "thm-6.8",
+        thm_6_9 => "thm-6.9",
+        bkkrw_max1 => "bkkrw-max1",
+        bkkrw_max2 => "bkkrw-max2",
+        bkkrw_max3 => "bkkrw-max3",
+        bkkrw_max4 => "bkkrw-max4",
+        bkkrw_min1 => "bkkrw-min1",
+        bkkrw_min2 => "bkkrw-min2",
+        bkkrw_min3 => "bkkrw-min3",
+        bkkrw_min4 => "bkkrw-min4",
+        bkkrw_min5 => "bkkrw-min5",
+    }
+}
+
+#[cfg(test)]
+mod full_suite {
+    use crate::registry::{Fidelity, run_checks};
+    use crate::report::SuiteReport;
+
+    /// The full-fidelity suite (minutes). Run with
+    /// `cargo test -p attnflow-verify --release -- --ignored full_suite --nocapture`; set
+    /// `ATTNFLOW_THEOREMS_REPORT=path` to also write the Markdown report there.
+    #[test]
+    #[ignore = "full fidelity takes minutes; run on demand"]
+    fn full_suite_passes() {
+        let start = std::time::Instant::now();
+        let outcomes = run_checks(Fidelity::Full, &[]).expect("all ids known");
+        let report = SuiteReport::new(Fidelity::Full, outcomes, start.elapsed().as_secs_f64());
+        print!("{}", report.text_table());
+        if let Ok(path) = std::env::var("ATTNFLOW_THEOREMS_REPORT") {
+            std::fs::write(&path, report.markdown("attnflow verify --fidelity full"))
+                .expect("report written");
+        }
+        assert!(report.all_passed());
+    }
+}
