@@ -34,6 +34,14 @@ pub enum ModelKind {
 }
 
 impl ModelKind {
+    /// Lower-case name ("sa" / "usa").
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Sa => "sa",
+            ModelKind::Usa => "usa",
+        }
+    }
+
     pub fn normalization(self) -> Normalization {
         match self {
             ModelKind::Sa => Normalization::Softmax,

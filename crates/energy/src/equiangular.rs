@@ -27,24 +27,9 @@ use crate::numerics::{brent_root, integrate};
 /// Largest beta accepted by the equiangular quadratures (the series Phi ~ e^{2 beta} must stay finite).
 pub const MAX_BETA: f64 = 300.0;
 
-/// Which normalisation of the attention: softmax (SA, 1/Z_i) or uniform (USA, 1/n).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum Model {
-    /// Self-attention with softmax normalisation, \[GLPR\] (SA), ODE (6.9).
-    Sa,
-    /// Unnormalised self-attention (1/n), \[GLPR\] (USA), ODE (6.10).
-    Usa,
-}
-
-impl Model {
-    /// Lower-case name ("sa" / "usa").
-    pub fn name(self) -> &'static str {
-        match self {
-            Model::Sa => "sa",
-            Model::Usa => "usa",
-        }
-    }
-}
+/// Which normalisation of the attention: softmax (SA, 1/Z_i, ODE (6.9)) or uniform (USA, 1/n, ODE (6.10)).
+/// The engine's model switch, re-exported so that theory and simulation share one type.
+pub use attnflow_dynamics::ModelKind as Model;
 
 fn check_beta(beta: f64) -> Result<()> {
     check_nonneg("beta", beta)?;
