@@ -293,10 +293,7 @@ impl SelfAttention {
         for i in 0..n {
             let row = &mut logits[i * n..(i + 1) * n];
             let visible = if self.mask == Mask::Causal { i + 1 } else { n };
-            let m = row[..visible]
-                .iter()
-                .copied()
-                .fold(f64::NEG_INFINITY, f64::max);
+            let m = kernel::max(&row[..visible]);
             if !m.is_finite() {
                 return Err(DynamicsError::InvalidConfiguration(format!(
                     "non-finite logits in row {i}"
