@@ -5,7 +5,11 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+mod accuracy;
+mod bench;
+mod figures;
 mod model;
+mod report;
 
 #[derive(Parser)]
 #[command(name = "xtask", about = "attnflow project automation")]
@@ -20,6 +24,14 @@ enum Command {
     FetchModel(model::FetchModelArgs),
     /// Extract the committed Wikipedia paragraphs used by glpr-fig1 from the gensim test dump.
     ExtractCorpus(model::ExtractCorpusArgs),
+    /// Regenerate figures (`<out>/<id>.json|svg|png`), or check/bless the golden data (ci fidelity).
+    Figures(figures::FiguresArgs),
+    /// Write `reports/REPORT.md` from the figure records.
+    Report(report::ReportArgs),
+    /// Integrator accuracy against theoretical rates, written to `reports/ACCURACY.md`.
+    Accuracy(accuracy::AccuracyArgs),
+    /// The Figure 3 workload side by side with the NumPy baseline, written to `reports/PERFORMANCE.md`.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> Result<()> {
@@ -27,6 +39,10 @@ fn main() -> Result<()> {
     match cli.command {
         Command::FetchModel(args) => model::fetch_model(args),
         Command::ExtractCorpus(args) => model::extract_corpus(args),
+        Command::Figures(args) => figures::figures(args),
+        Command::Report(args) => report::report(args),
+        Command::Accuracy(args) => accuracy::accuracy(args),
+        Command::Bench(args) => bench::bench(args),
     }
 }
 

@@ -1,1 +1,21 @@
-//! attnflow-figures (placeholder until its issue lands).
+//! attnflow-figures: every figure of [GLPR] ("A mathematical perspective on Transformers", arXiv 2312.10794)
+//! and [BKKRW] (arXiv 2501.03096) as a pure pipeline `Params -> Data -> pictures`, plus the golden-data check.
+//!
+//! - [`figure`]: the [`Figure`] trait (typed), its object-safe form [`DynFigure`], [`Fidelity`], the JSON record.
+//! - [`figs`]: one module per figure id and the [`figs::registry`] table.
+//! - [`plot`]: the plot toolkit (embedded font, `RdBu_r` colour map, heatmaps, lines, circle and sphere views).
+//! - [`golden`]: field-by-field comparison with `golden/<id>.json` under declared tolerances.
+//! - [`output`]: atomic file writes.
+
+pub mod error;
+pub mod figs;
+pub mod figure;
+pub mod golden;
+pub mod output;
+pub mod plot;
+
+pub use error::{FigureError, Result};
+pub use figs::{ALL_IDS, find, registry};
+pub use figure::{
+    DEFAULT_SEED, DynFigure, Fidelity, Figure, FigureParams, NoProgress, Progress, SummaryLine,
+};

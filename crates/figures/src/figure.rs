@@ -1,0 +1,285 @@
+//! The figure pipeline: every figure is a pure function `Params -> Data` followed by a drawing of
+//! `(Params, Data)`. Both ends are serde types; the JSON record written per figure holds the metadata
+//! (id, fidelity, seed, integrator, runtime, attnflow version), `params`, and the data fields at top level.
+
+use std::path::Path;
+use std::time::Instant;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{FigureError, Result};
+use crate::plot::{Picture, render_svg_png};
+
+/// How much work a figure does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Fidelity {
+    /// Seconds; used for the golden data.
+    Ci,
+    /// The whole set in about 15 minutes on a 2-core machine.
+    Default,
+    /// Exactly the paper's parameters, however long.
+    Paper,
+}
+
+impl Fidelity {
+    pub const ALL: [Fidelity; 3] = [Fidelity::Ci, Fidelity::Default, Fidelity::Paper];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Fidelity::Ci => "ci",
+            Fidelity::Default => "default",
+            Fidelity::Paper => "paper",
+        }
+    }
+
+    /// Picks the value for this fidelity.
+    pub fn pick<T>(self, ci: T, default: T, paper: T) -> T {
+        match self {
+            Fidelity::Ci => ci,
+            Fidelity::Default => default,
+            Fidelity::Paper => paper,
+        }
+    }
+}
+
+impl std::fmt::Display for Fidelity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Fidelity {
+    type Err = FigureError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "ci" => Ok(Fidelity::Ci),
+            "default" => Ok(Fidelity::Default),
+            "paper" => Ok(Fidelity::Paper),
+            other => Err(FigureError::InvalidParams(format!(
+                "unknown fidelity `{other}` (ci|default|paper)"
+            ))),
+        }
+    }
+}
+
+/// The seed every figure uses unless told otherwise.
+pub const DEFAULT_SEED: u64 = 20_231_217;
+
+/// Progress reporting from long computations (`done` out of `total` work units).
+pub trait Progress: Sync {
+    fn update(&self, done: u64, total: u64);
+}
+
+/// Ignores progress.
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn update(&self, _done: u64, _total: u64) {}
+}
+
+/// Fields every parameter set has.
+pub trait FigureParams: Serialize + DeserializeOwned + Clone {
+    fn fidelity(&self) -> Fidelity;
+    fn seed(&self) -> u64;
+}
+
+/// One figure: its parameters per fidelity, the computation, and the drawing.
+pub trait Figure: Sync + 'static {
+    /// Figure id, e.g. `glpr-fig6`.
+    const ID: &'static str;
+    /// One-line description.
+    const TITLE: &'static str;
+    type Params: FigureParams;
+    type Data: Serialize + DeserializeOwned;
+
+    /// The parameters at `fidelity` with `seed`.
+    fn params(fidelity: Fidelity, seed: u64) -> Self::Params;
+    /// Integrator description (scheme, step, tolerance) or "closed form".
+    fn integrator(params: &Self::Params) -> String;
+    /// The pure computation.
+    fn compute(params: &Self::Params, progress: &dyn Progress) -> Result<Self::Data>;
+    /// Picture size in pixels.
+    fn size(params: &Self::Params, data: &Self::Data) -> (u32, u32);
+    /// Draws the picture.
+    fn draw<DB: DrawingBackend>(
+        params: &Self::Params,
+        data: &Self::Data,
+        root: &DrawingArea<DB, Shift>,
+    ) -> Result<()>;
+    /// Quantitative results for the report, each a (quantity, value) pair computed from the data
+    /// (e.g. a crossing point and its closed form). Empty by default.
+    fn summary(_params: &Self::Params, _data: &Self::Data) -> Vec<SummaryLine> {
+        Vec::new()
+    }
+}
+
+/// One quantitative line of a figure summary (for the report and snapshots).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SummaryLine {
+    pub quantity: String,
+    pub value: String,
+}
+
+impl SummaryLine {
+    pub fn new(quantity: impl Into<String>, value: impl Into<String>) -> Self {
+        Self {
+            quantity: quantity.into(),
+            value: value.into(),
+        }
+    }
+}
+
+/// Metadata keys of a record (the data fields must not use them).
+pub const META_KEYS: [&str; 8] = [
+    "id",
+    "title",
+    "attnflow_version",
+    "fidelity",
+    "seed",
+    "integrator",
+    "runtime_seconds",
+    "params",
+];
+
+/// The version of attnflow written into every record.
+pub const ATTNFLOW_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Object-safe view of a [`Figure`], used by the registry and xtask.
+pub trait DynFigure: Sync {
+    fn id(&self) -> &'static str;
+    fn title(&self) -> &'static str;
+    /// Computes the figure and returns its JSON record.
+    fn run(
+        &self,
+        fidelity: Fidelity,
+        seed: u64,
+        progress: &dyn Progress,
+    ) -> Result<serde_json::Value>;
+    /// Draws the pictures of a record (as produced by [`DynFigure::run`] or read back from disk).
+    fn render(&self, record: &serde_json::Value, svg_path: &Path, png_path: &Path) -> Result<()>;
+    /// Quantitative summary of a record (see [`Figure::summary`]).
+    fn summary(&self, record: &serde_json::Value) -> Result<Vec<SummaryLine>>;
+}
+
+/// Adapter from a [`Figure`] to a [`DynFigure`].
+pub struct Registered<F: Figure>(std::marker::PhantomData<F>);
+
+impl<F: Figure> Registered<F> {
+    pub const fn new() -> Self {
+        Self(std::marker::PhantomData)
+    }
+}
+
+impl<F: Figure> Default for Registered<F> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+struct Drawn<'a, F: Figure> {
+    params: &'a F::Params,
+    data: &'a F::Data,
+}
+
+impl<F: Figure> Picture for Drawn<'_, F> {
+    fn size(&self) -> (u32, u32) {
+        F::size(self.params, self.data)
+    }
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+        F::draw(self.params, self.data, root)
+    }
+}
+
+/// Builds the JSON record of a computed figure.
+pub fn make_record<F: Figure>(
+    params: &F::Params,
+    data: &F::Data,
+    runtime_seconds: f64,
+) -> Result<serde_json::Value> {
+    let mut record = serde_json::Map::new();
+    record.insert("id".into(), F::ID.into());
+    record.insert("title".into(), F::TITLE.into());
+    record.insert("attnflow_version".into(), ATTNFLOW_VERSION.into());
+    record.insert("fidelity".into(), params.fidelity().as_str().into());
+    record.insert("seed".into(), params.seed().into());
+    record.insert("integrator".into(), F::integrator(params).into());
+    record.insert("runtime_seconds".into(), runtime_seconds.into());
+    record.insert("params".into(), serde_json::to_value(params)?);
+    match serde_json::to_value(data)? {
+        serde_json::Value::Object(fields) => {
+            for (key, value) in fields {
+                if META_KEYS.contains(&key.as_str()) {
+                    return Err(FigureError::InvalidParams(format!(
+                        "{}: data field `{key}` clashes with metadata",
+                        F::ID
+                    )));
+                }
+                record.insert(key, value);
+            }
+        }
+        _ => {
+            return Err(FigureError::InvalidParams(format!(
+                "{}: data must serialise to a JSON object",
+                F::ID
+            )));
+        }
+    }
+    Ok(serde_json::Value::Object(record))
+}
+
+/// Splits a record back into typed parameters and data.
+pub fn parse_record<F: Figure>(record: &serde_json::Value) -> Result<(F::Params, F::Data)> {
+    let object = record.as_object().ok_or_else(|| {
+        FigureError::InvalidParams("a figure record must be a JSON object".into())
+    })?;
+    let params_value = object
+        .get("params")
+        .ok_or_else(|| FigureError::InvalidParams(format!("{}: record has no `params`", F::ID)))?;
+    let params: F::Params = serde_json::from_value(params_value.clone())?;
+    let data_fields: serde_json::Map<String, serde_json::Value> = object
+        .iter()
+        .filter(|(k, _)| !META_KEYS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let data: F::Data = serde_json::from_value(serde_json::Value::Object(data_fields))?;
+    Ok((params, data))
+}
+
+impl<F: Figure> DynFigure for Registered<F> {
+    fn id(&self) -> &'static str {
+        F::ID
+    }
+    fn title(&self) -> &'static str {
+        F::TITLE
+    }
+    fn run(
+        &self,
+        fidelity: Fidelity,
+        seed: u64,
+        progress: &dyn Progress,
+    ) -> Result<serde_json::Value> {
+        let params = F::params(fidelity, seed);
+        let start = Instant::now();
+        let data = F::compute(&params, progress)?;
+        make_record::<F>(&params, &data, start.elapsed().as_secs_f64())
+    }
+    fn render(&self, record: &serde_json::Value, svg_path: &Path, png_path: &Path) -> Result<()> {
+        let (params, data) = parse_record::<F>(record)?;
+        render_svg_png(
+            &Drawn::<F> {
+                params: &params,
+                data: &data,
+            },
+            svg_path,
+            png_path,
+        )
+    }
+    fn summary(&self, record: &serde_json::Value) -> Result<Vec<SummaryLine>> {
+        let (params, data) = parse_record::<F>(record)?;
+        Ok(F::summary(&params, &data))
+    }
+}

@@ -1,0 +1,71 @@
+//! Atomic file output: every file is written to a temporary sibling and renamed into place, so an
+//! interrupted run leaves either the old file or the new one, never a half-written one.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::error::{FigureError, Result, io_error};
+
+/// The temporary sibling used while writing `path` (hidden, process-specific).
+fn temporary_sibling(path: &Path) -> Result<PathBuf> {
+    let name = path.file_name().ok_or_else(|| {
+        FigureError::InvalidParams(format!("output path {} has no file name", path.display()))
+    })?;
+    let mut tmp = std::ffi::OsString::from(".");
+    tmp.push(name);
+    tmp.push(format!(".tmp-{}", std::process::id()));
+    Ok(path.with_file_name(tmp))
+}
+
+/// Writes `bytes` to `path` atomically (creating the parent directory if needed).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(io_error(parent))?;
+    }
+    let tmp = temporary_sibling(path)?;
+    let result = (|| {
+        let mut file = std::fs::File::create(&tmp).map_err(io_error(&tmp))?;
+        file.write_all(bytes).map_err(io_error(&tmp))?;
+        file.sync_all().map_err(io_error(&tmp))?;
+        std::fs::rename(&tmp, path).map_err(io_error(path))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Writes `value` as pretty JSON (with a trailing newline) atomically.
+pub fn write_json_atomic(path: &Path, value: &serde_json::Value) -> Result<()> {
+    let mut text = serde_json::to_string_pretty(value)?;
+    text.push('\n');
+    write_atomic(path, text.as_bytes())
+}
+
+/// Reads and parses a JSON file.
+pub fn read_json(path: &Path) -> Result<serde_json::Value> {
+    let text = std::fs::read_to_string(path).map_err(io_error(path))?;
+    Ok(serde_json::from_str(&text)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_and_leaves_no_temporary() {
+        let dir =
+            std::env::temp_dir().join(format!("attnflow-figures-output-{}", std::process::id()));
+        let path = dir.join("sub").join("a.json");
+        write_atomic(&path, b"one").unwrap();
+        write_atomic(&path, b"two").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"two");
+        let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+            .collect();
+        assert!(leftovers.is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
