@@ -2,8 +2,8 @@
 
 use anyhow::{Context, Result, bail};
 use attnflow_dynamics::{
-    Configuration, IntegratorKind, MatrixEnsemble, ModelKind, PhaseDiagramSpec, Representation, SelfAttention, integrate,
-    observables, run_phase_diagram, sampling,
+    Configuration, IntegratorKind, MatrixEnsemble, ModelKind, PhaseDiagramSpec, Representation,
+    SelfAttention, integrate, observables, run_phase_diagram, sampling,
 };
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::{Path, PathBuf};
@@ -11,7 +11,11 @@ use std::path::{Path, PathBuf};
 mod cli;
 
 #[derive(Parser)]
-#[command(name = "attnflow", version, about = "Self-attention as an interacting particle system on the sphere ([GLPR], [BKKRW])")]
+#[command(
+    name = "attnflow",
+    version,
+    about = "Self-attention as an interacting particle system on the sphere ([GLPR], [BKKRW])"
+)]
 struct Cli {
     /// Machine-readable output (one JSON object) where a command prints a result.
     #[arg(long, global = true)]
@@ -80,7 +84,10 @@ impl IntegratorOptions {
         match self.integrator {
             IntegratorArg::PaperEuler => IntegratorKind::PaperEuler,
             IntegratorArg::Rk4 => IntegratorKind::Rk4,
-            IntegratorArg::Dp54 => IntegratorKind::Dp54 { rtol: self.rtol, atol: self.atol },
+            IntegratorArg::Dp54 => IntegratorKind::Dp54 {
+                rtol: self.rtol,
+                atol: self.atol,
+            },
         }
     }
 }
@@ -177,9 +184,13 @@ fn main() {
 
 /// Writes `contents` to `path` atomically (temporary file in the same folder, then rename).
 fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!("{}.tmp", path.extension().and_then(|e| e.to_str()).unwrap_or("out")));
+    let tmp = path.with_extension(format!(
+        "{}.tmp",
+        path.extension().and_then(|e| e.to_str()).unwrap_or("out")
+    ));
     std::fs::write(&tmp, contents).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
 }
 
 fn model_kind(m: ModelArg) -> ModelKind {
@@ -206,7 +217,10 @@ fn simulate(args: SimulateArgs, json: bool) -> Result<()> {
     let format = match args.out.extension().and_then(|e| e.to_str()) {
         Some("json") => "json",
         Some("csv") => "csv",
-        _ => bail!("--out must end in .json or .csv, got {}", args.out.display()),
+        _ => bail!(
+            "--out must end in .json or .csv, got {}",
+            args.out.display()
+        ),
     };
     if args.checkpoints == 0 {
         bail!("--checkpoints must be >= 1");
@@ -221,7 +235,11 @@ fn simulate(args: SimulateArgs, json: bool) -> Result<()> {
         ModelArg::Sa => SelfAttention::sa(args.beta)?,
         ModelArg::Usa => SelfAttention::usa(args.beta)?,
     };
-    let x0 = sampling::uniform_sphere(args.n, args.d, &mut sampling::stream(args.seed, 0, sampling::Purpose::InitialCondition))?;
+    let x0 = sampling::uniform_sphere(
+        args.n,
+        args.d,
+        &mut sampling::stream(args.seed, 0, sampling::Purpose::InitialCondition),
+    )?;
     let kind = args.integrator.kind();
     let mut integrator = kind.build()?;
     let steps = ((args.t_max / args.dt - 1e-9).ceil() as usize).max(1);
@@ -230,24 +248,40 @@ fn simulate(args: SimulateArgs, json: bool) -> Result<()> {
     let (n, d) = (args.n, args.d);
     let mut snapshots = Vec::new();
     let start = std::time::Instant::now();
-    integrate(&model, integrator.as_mut(), &x0, args.dt, steps, |k, t, x| {
-        if !ck.contains(&k) {
-            return;
-        }
-        let cfg = Configuration::euclidean(n, d, x.to_vec()).expect("integrator keeps the state finite");
-        let g = cfg.gram();
-        let off: f64 = (0..n).flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j))).map(|(i, j)| g[i * n + j]).sum();
-        snapshots.push(Snapshot {
-            step: k,
-            t,
-            mean_inner_product: if n > 1 { off / (n * (n - 1)) as f64 } else { 1.0 },
-            min_inner_product: observables::min_inner_product(&g, n),
-            fraction_pairs_above: observables::fraction_pairs_above(&g, n, 1.0 - args.delta),
-            clusters: observables::cluster_count(&g, n, args.delta),
-            energy: observables::energy(&cfg, args.beta).ok(),
-            positions: (d <= 3).then(|| cfg.as_slice().chunks(d).map(<[f64]>::to_vec).collect()),
-        });
-    })?;
+    integrate(
+        &model,
+        integrator.as_mut(),
+        &x0,
+        args.dt,
+        steps,
+        |k, t, x| {
+            if !ck.contains(&k) {
+                return;
+            }
+            let cfg = Configuration::euclidean(n, d, x.to_vec())
+                .expect("integrator keeps the state finite");
+            let g = cfg.gram();
+            let off: f64 = (0..n)
+                .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j)))
+                .map(|(i, j)| g[i * n + j])
+                .sum();
+            snapshots.push(Snapshot {
+                step: k,
+                t,
+                mean_inner_product: if n > 1 {
+                    off / (n * (n - 1)) as f64
+                } else {
+                    1.0
+                },
+                min_inner_product: observables::min_inner_product(&g, n),
+                fraction_pairs_above: observables::fraction_pairs_above(&g, n, 1.0 - args.delta),
+                clusters: observables::cluster_count(&g, n, args.delta),
+                energy: observables::energy(&cfg, args.beta).ok(),
+                positions: (d <= 3)
+                    .then(|| cfg.as_slice().chunks(d).map(<[f64]>::to_vec).collect()),
+            });
+        },
+    )?;
     let runtime_s = start.elapsed().as_secs_f64();
     let stats = integrator.stats();
     let body = if format == "json" {
@@ -264,7 +298,9 @@ fn simulate(args: SimulateArgs, json: bool) -> Result<()> {
             "snapshots": snapshots,
         }))?
     } else {
-        let mut s = String::from("step,t,mean_inner_product,min_inner_product,fraction_pairs_above,clusters,energy\n");
+        let mut s = String::from(
+            "step,t,mean_inner_product,min_inner_product,fraction_pairs_above,clusters,energy\n",
+        );
         for r in &snapshots {
             s += &format!(
                 "{},{},{},{},{},{},{}\n",
@@ -281,9 +317,19 @@ fn simulate(args: SimulateArgs, json: bool) -> Result<()> {
     };
     write_atomically(&args.out, &body)?;
     if json {
-        println!("{}", serde_json::json!({"out": args.out, "steps": steps, "runtime_s": runtime_s, "stats": stats}));
+        println!(
+            "{}",
+            serde_json::json!({"out": args.out, "steps": steps, "runtime_s": runtime_s, "stats": stats})
+        );
     } else {
-        println!("wrote {} ({} snapshots, {} steps of {}, {:.3} s)", args.out.display(), snapshots.len(), steps, kind.name(), runtime_s);
+        println!(
+            "wrote {} ({} snapshots, {} steps of {}, {:.3} s)",
+            args.out.display(),
+            snapshots.len(),
+            steps,
+            kind.name(),
+            runtime_s
+        );
     }
     Ok(())
 }
@@ -295,13 +341,21 @@ fn phase_diagram(args: PhaseDiagramArgs, json: bool) -> Result<()> {
     if args.betas == 0 || args.times == 0 {
         bail!("--betas and --times must be >= 1");
     }
-    for (name, v) in [("--beta-min", args.beta_min), ("--beta-max", args.beta_max), ("--t-max", args.t_max)] {
+    for (name, v) in [
+        ("--beta-min", args.beta_min),
+        ("--beta-max", args.beta_max),
+        ("--t-max", args.t_max),
+    ] {
         if !(v.is_finite() && v >= 0.0) {
             bail!("{name} must be finite and >= 0, got {v}");
         }
     }
     if args.beta_max < args.beta_min {
-        bail!("--beta-max ({}) is below --beta-min ({})", args.beta_max, args.beta_min);
+        bail!(
+            "--beta-max ({}) is below --beta-min ({})",
+            args.beta_max,
+            args.beta_min
+        );
     }
     let spec = PhaseDiagramSpec {
         n: args.n,
@@ -330,8 +384,10 @@ fn phase_diagram(args: PhaseDiagramArgs, json: bool) -> Result<()> {
     spec.validate()?;
     let bar = indicatif::ProgressBar::new((spec.betas.len() * spec.realizations) as u64);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} realisations [{elapsed_precise} < {eta_precise}]")
-            .expect("static template"),
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} realisations [{elapsed_precise} < {eta_precise}]",
+        )
+        .expect("static template"),
     );
     let diagram = run_phase_diagram(&spec, &|done, _| bar.set_position(done as u64))?;
     bar.finish_and_clear();
@@ -339,7 +395,10 @@ fn phase_diagram(args: PhaseDiagramArgs, json: bool) -> Result<()> {
     value["params"]["attnflow_version"] = env!("CARGO_PKG_VERSION").into();
     write_atomically(&args.out, &serde_json::to_vec(&value)?)?;
     if json {
-        println!("{}", serde_json::json!({"out": args.out, "runtime_s": diagram.runtime_s}));
+        println!(
+            "{}",
+            serde_json::json!({"out": args.out, "runtime_s": diagram.runtime_s})
+        );
     } else {
         println!(
             "wrote {} ({} betas x {} times x {} realisations, {} representation, {:.2} s)",
@@ -347,7 +406,9 @@ fn phase_diagram(args: PhaseDiagramArgs, json: bool) -> Result<()> {
             spec.betas.len(),
             spec.times.len(),
             spec.realizations,
-            serde_json::to_value(diagram.params.representation_used)?.as_str().unwrap_or("?"),
+            serde_json::to_value(diagram.params.representation_used)?
+                .as_str()
+                .unwrap_or("?"),
             diagram.runtime_s
         );
     }

@@ -173,15 +173,23 @@ pub fn report(args: ReportArgs) -> Result<()> {
     let theorems = root.join("reports").join("THEOREMS.md");
     match std::fs::read_to_string(&theorems) {
         Ok(text) => {
-            let summary = text
-                .split_once("## Summary")
-                .map(|(_, rest)| rest.split("\n## ").next().unwrap_or(rest).trim().to_string());
+            let summary = text.split_once("## Summary").map(|(_, rest)| {
+                rest.split("\n## ")
+                    .next()
+                    .unwrap_or(rest)
+                    .trim()
+                    .to_string()
+            });
             writeln!(
                 md,
                 "From `attnflow verify --fidelity full` (full text, measured values and notes: [THEOREMS.md](THEOREMS.md)); \
                  integrator accuracy and the effect of the paper's Euler step: [ACCURACY.md](ACCURACY.md).\n"
             )?;
-            writeln!(md, "{}\n", summary.unwrap_or_else(|| "(THEOREMS.md has no summary table)".into()))?;
+            writeln!(
+                md,
+                "{}\n",
+                summary.unwrap_or_else(|| "(THEOREMS.md has no summary table)".into())
+            )?;
         }
         Err(_) => writeln!(
             md,
