@@ -169,6 +169,48 @@ pub fn report(args: ReportArgs) -> Result<()> {
         }
         runtimes.push((id.to_string(), get("fidelity"), format!("{runtime:.2}")));
     }
+    let paper_dir = root.join("reports").join("paper");
+    let paper_ids: Vec<&str> = ALL_IDS
+        .iter()
+        .copied()
+        .filter(|id| paper_dir.join(format!("{id}.json")).exists())
+        .collect();
+    if !paper_ids.is_empty() {
+        writeln!(
+            md,
+            "## Paper-fidelity runs (`cargo xtask figures --fidelity paper --out reports/paper`)\n"
+        )?;
+        for id in paper_ids {
+            let record = read_json(&paper_dir.join(format!("{id}.json")))?;
+            let runtime = record
+                .get("runtime_seconds")
+                .and_then(|v| v.as_f64())
+                .unwrap_or(f64::NAN);
+            writeln!(md, "### {id} at paper fidelity\n")?;
+            writeln!(md, "![{id} (paper fidelity)](paper/{id}.png)\n")?;
+            writeln!(
+                md,
+                "- runtime: {runtime:.0} s ({:.1} min) on this 2-core machine",
+                runtime / 60.0
+            )?;
+            if let Some(params) = record.get("params") {
+                writeln!(md, "- parameters: `{}`", serde_json::to_string(params)?)?;
+            }
+            writeln!(md)?;
+            if let Some(figure) = reg.iter().find(|f| f.id() == id) {
+                writeln!(md, "| quantity | value |\n|---|---|")?;
+                for line in figure.summary(&record)? {
+                    writeln!(
+                        md,
+                        "| {} | {} |",
+                        line.quantity.replace('|', "\\|"),
+                        line.value.replace('|', "\\|")
+                    )?;
+                }
+                writeln!(md)?;
+            }
+        }
+    }
     writeln!(md, "## Theorem table\n")?;
     let theorems = root.join("reports").join("THEOREMS.md");
     match std::fs::read_to_string(&theorems) {
