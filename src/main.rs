@@ -164,6 +164,11 @@ struct PhaseDiagramArgs {
     /// Coordinates to evolve: reduced (n x min(n, d), exact for Q = K = V = I) or full.
     #[arg(long, value_enum, default_value = "auto")]
     representation: RepresentationArg,
+    /// Integrate every realisation to the end even after its points are provably locked in
+    /// consensus (by default such a run stops and counts every pair at every later checkpoint,
+    /// which is exact for paper-euler with identity matrices; see `consensus_locked`).
+    #[arg(long)]
+    no_consensus_exit: bool,
     #[arg(long)]
     out: PathBuf,
 }
@@ -380,6 +385,7 @@ fn phase_diagram(args: PhaseDiagramArgs, json: bool) -> Result<()> {
             RepresentationArg::Full => Some(Representation::Full),
             RepresentationArg::Reduced => Some(Representation::Reduced),
         },
+        consensus_exit: !args.no_consensus_exit,
     };
     spec.validate()?;
     let bar = indicatif::ProgressBar::new((spec.betas.len() * spec.realizations) as u64);

@@ -370,6 +370,7 @@ fn section_figure3(md: &mut String, args: &AccuracyArgs) -> Result<()> {
             matrices: MatrixEnsemble::Identity,
             integrator,
             representation: None,
+            consensus_exit: true,
         };
         let run = |s: PhaseDiagramSpec| -> Result<PhaseDiagram> {
             eprintln!(

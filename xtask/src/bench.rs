@@ -105,17 +105,29 @@ pub fn bench(args: BenchArgs) -> Result<()> {
     )?;
     writeln!(
         md,
-        "integration loop); attnflow: `run_phase_diagram` wall time including sampling. The two use different random"
+        "integration loop); attnflow: `run_phase_diagram` wall time including sampling, twice: integrating every"
     )?;
     writeln!(
         md,
-        "streams, so their final probabilities agree only statistically (last column: difference in standard errors).\n"
+        "realisation for all 300 steps exactly as NumPy does (`engine`), and with the default exact consensus exit"
     )?;
     writeln!(
         md,
-        "| d | NumPy (s) | attnflow (s) | speed-up | attnflow representation | final p (NumPy / attnflow) | |diff| / stderr |"
+        "(`+ exit`: a realisation stops once its points are provably locked in a cap of radius < delta / 4,"
     )?;
-    writeln!(md, "|---|---|---|---|---|---|---|")?;
+    writeln!(
+        md,
+        "`ensemble::consensus_locked`). The two implementations use different random streams, so their final"
+    )?;
+    writeln!(
+        md,
+        "probabilities agree only statistically (last column: difference in standard errors).\n"
+    )?;
+    writeln!(
+        md,
+        "| d | NumPy (s) | attnflow engine (s) | speed-up | attnflow + exit (s) | speed-up | representation | final p (NumPy / attnflow) | |diff| / stderr |"
+    )?;
+    writeln!(md, "|---|---|---|---|---|---|---|---|---|")?;
     for &d in &args.dims {
         eprintln!("bench: d = {d}: NumPy baseline");
         let out = Command::new(&python)
@@ -156,7 +168,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
             .filter_map(|v| v.as_f64())
             .collect();
         eprintln!("bench: d = {d}: attnflow");
-        let spec = PhaseDiagramSpec {
+        let spec = |consensus_exit| PhaseDiagramSpec {
             n: 32,
             d,
             betas: observables::linspace(0.1, 9.0, args.betas),
@@ -169,8 +181,15 @@ pub fn bench(args: BenchArgs) -> Result<()> {
             matrices: MatrixEnsemble::Identity,
             integrator: IntegratorKind::PaperEuler,
             representation: None,
+            consensus_exit,
         };
-        let pd = pool.install(|| run_phase_diagram(&spec, &|_, _| {}))?;
+        let engine = pool.install(|| run_phase_diagram(&spec(false), &|_, _| {}))?;
+        let pd = pool.install(|| run_phase_diagram(&spec(true), &|_, _| {}))?;
+        if engine.probability != pd.probability
+            || engine.pair12_probability != pd.pair12_probability
+        {
+            bail!("d = {d}: the consensus exit changed the statistic (it must be exact)");
+        }
         let ours: Vec<f64> = pd.probability.iter().map(|r| r[r.len() - 1]).collect();
         let z = ours
             .iter()
@@ -183,7 +202,9 @@ pub fn bench(args: BenchArgs) -> Result<()> {
             .fold(0.0, f64::max);
         writeln!(
             md,
-            "| {d} | {np_s:.2} | {:.2} | {:.1}x | {:?} (dim {}) | {:?} / {:?} | {z:.2} |",
+            "| {d} | {np_s:.2} | {:.2} | {:.1}x | {:.2} | {:.1}x | {:?} (dim {}) | {:?} / {:?} | {z:.2} |",
+            engine.runtime_s,
+            np_s / engine.runtime_s,
             pd.runtime_s,
             np_s / pd.runtime_s,
             pd.params.representation_used,
@@ -194,7 +215,9 @@ pub fn bench(args: BenchArgs) -> Result<()> {
                 .collect::<Vec<_>>()
         )?;
         println!(
-            "d = {d}: numpy {np_s:.2} s, attnflow {:.2} s, speed-up {:.1}x",
+            "d = {d}: numpy {np_s:.2} s, attnflow engine {:.2} s ({:.1}x), with consensus exit {:.2} s ({:.1}x)",
+            engine.runtime_s,
+            np_s / engine.runtime_s,
             pd.runtime_s,
             np_s / pd.runtime_s
         );

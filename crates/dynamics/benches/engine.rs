@@ -53,6 +53,7 @@ fn phase_diagram_throughput(c: &mut Criterion) {
             matrices: MatrixEnsemble::Identity,
             integrator: IntegratorKind::PaperEuler,
             representation: None,
+            consensus_exit: true,
         };
         group.bench_function(format!("fig3/n=32/d={d}/64x300"), |b| {
             b.iter(|| run_phase_diagram(black_box(&spec), &|_, _| {}).unwrap())

@@ -1,10 +1,27 @@
-//! Micro-timing of one drift evaluation and one paper-Euler step.
+//! Micro-timing of the pieces of one drift evaluation and one paper-Euler step (n = 32):
+//! `cargo run --release -p attnflow-dynamics --example drift_timing`.
 use attnflow_dynamics::{
     Integrator, PaperEuler, SelfAttention, VectorField, Workspace, kernel, sampling,
 };
+use std::hint::black_box;
 use std::time::Instant;
 
+/// Wall time of `f` in microseconds per call: the best of five batches of `reps / 5` calls (the
+/// minimum filters out interference from other processes).
+fn time(reps: usize, mut f: impl FnMut()) -> f64 {
+    (0..5)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..reps / 5 {
+                f();
+            }
+            t.elapsed().as_secs_f64() / (reps / 5) as f64 * 1e6
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
 fn main() {
+    let reps = 50_000;
     for d in [2usize, 8, 32] {
         let n = 32;
         let x0 = sampling::uniform_sphere(
@@ -13,39 +30,39 @@ fn main() {
             &mut sampling::stream(1, 0, sampling::Purpose::InitialCondition),
         )
         .unwrap();
+        let x = x0.as_slice();
         let model = SelfAttention::sa(4.0).unwrap();
         let mut ws = Workspace::default();
         let mut out = vec![0.0; n * d];
-        let reps = 20000;
-        let t = Instant::now();
-        for _ in 0..reps {
+        let drift = time(reps, || {
             model
-                .drift_into(x0.as_slice(), n, d, &mut out, &mut ws)
-                .unwrap();
-        }
-        let drift = t.elapsed().as_secs_f64() / reps as f64 * 1e6;
+                .drift_into(black_box(x), n, d, &mut out, &mut ws)
+                .unwrap()
+        });
+        let mut xt = vec![0.0; n * d];
+        let transpose = time(reps, || kernel::transpose(black_box(x), n, d, &mut xt));
         let mut g = vec![0.0; n * n];
-        let t = Instant::now();
-        for _ in 0..reps {
-            kernel::gram(x0.as_slice(), n, d, &mut g);
-        }
-        let gram = t.elapsed().as_secs_f64() / reps as f64 * 1e6;
-        let mut e = vec![-1.5; n * n];
-        let t = Instant::now();
-        for _ in 0..reps {
-            kernel::exp_in_place(&mut e);
-            e.iter_mut().for_each(|v| *v = -*v * 1e-3 - 1.0);
-        }
-        let exp = t.elapsed().as_secs_f64() / reps as f64 * 1e6;
-        let mut x = x0.as_slice().to_vec();
+        let gram = time(reps, || {
+            kernel::gram_with_transposed(black_box(x), &xt, n, d, &mut g)
+        });
+        let (mut e, mut z) = (vec![0.0; n * n], vec![0.0; n]);
+        let weights = time(reps, || {
+            kernel::symmetric_weights(black_box(&g), n, 4.0, &mut e, &mut z).unwrap();
+        });
+        let average = time(reps, || {
+            kernel::matmul_scaled(black_box(&e), x, n, n, d, kernel::Scale::Rows(&z), &mut out)
+        });
+        let mut y = x.to_vec();
         let mut integ = PaperEuler::default();
-        let t = Instant::now();
-        for _ in 0..reps {
-            integ.step(&model, &mut x, n, d, 0.1).unwrap();
-        }
-        let step = t.elapsed().as_secs_f64() / reps as f64 * 1e6;
+        let step = time(reps, || {
+            integ.step(&model, black_box(&mut y), n, d, 0.1).unwrap()
+        });
+        let fresh = time(reps, || {
+            y.copy_from_slice(x);
+            integ.step(&model, black_box(&mut y), n, d, 0.1).unwrap()
+        });
         println!(
-            "n={n} d={d}: drift {drift:.2} us, gram {gram:.2} us, exp(1024) {exp:.2} us, euler step {step:.2} us"
+            "n={n} d={d}: drift {drift:.2} us = transpose {transpose:.2} + gram {gram:.2} + weights {weights:.2} + average {average:.2} + rest; euler step {step:.2} us (from x0 every step: {fresh:.2} us)"
         );
     }
 }

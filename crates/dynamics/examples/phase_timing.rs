@@ -27,6 +27,7 @@ fn main() {
         matrices: MatrixEnsemble::Identity,
         integrator: IntegratorKind::PaperEuler,
         representation: None,
+        consensus_exit: std::env::var_os("NO_CONSENSUS_EXIT").is_none(),
     };
     let pd = run_phase_diagram(&spec, &|_, _| {}).expect("valid spec");
     let units = (r * nb * 300) as f64;

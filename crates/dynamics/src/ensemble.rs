@@ -119,6 +119,14 @@ pub struct PhaseDiagramSpec {
     pub integrator: IntegratorKind,
     /// `None`: reduced when the model preserves spans and d > n, full otherwise.
     pub representation: Option<Representation>,
+    /// Stop a realisation once its points are locked in consensus (see [`consensus_locked`]): exact
+    /// for the paper's Euler scheme with V = I, where it is used; ignored otherwise. Default true.
+    #[serde(default = "default_true")]
+    pub consensus_exit: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// Resolved run parameters recorded with the results.
@@ -147,6 +155,9 @@ pub struct PhaseDiagram {
     pub stderr: Vec<Vec<f64>>,
     /// Fraction of realisations with <x_1, x_2> > 1 - delta (the literal event).
     pub pair12_probability: Vec<Vec<f64>>,
+    /// Integrator steps actually taken, summed over realisations: `steps x betas x realisations`
+    /// without the consensus exit, fewer with it.
+    pub steps_integrated: u64,
     pub runtime_s: f64,
 }
 
@@ -156,6 +167,7 @@ struct Tally {
     hits: Vec<u64>,
     hits_squared: Vec<u128>,
     pair12: Vec<u64>,
+    steps: u64,
 }
 
 impl Tally {
@@ -164,6 +176,7 @@ impl Tally {
             hits: vec![0; m],
             hits_squared: vec![0; m],
             pair12: vec![0; m],
+            steps: 0,
         }
     }
     fn add(&mut self, other: &Tally) {
@@ -172,6 +185,7 @@ impl Tally {
             self.hits_squared[c] += other.hits_squared[c];
             self.pair12[c] += other.pair12[c];
         }
+        self.steps += other.steps;
     }
 }
 
@@ -251,6 +265,26 @@ impl PhaseDiagramSpec {
     }
 }
 
+/// Minimal excess of the guaranteed inner product over 1 - delta in [`consensus_locked`]: far
+/// above the round-off of a Gram entry after hundreds of steps (~1e-13), far below any real gap.
+const CONSENSUS_MARGIN: f64 = 1e-9;
+
+/// True when the configuration with Gram matrix `gram` (n x n) is locked in consensus for the
+/// paper's Euler scheme with V = I: every later state has all pairs with <x_i, x_j> > 1 - delta.
+///
+/// Proof. Let a = min_j <x_j, x_1> > 0, so every point lies in the cap C = {y: <y, x_1> >= a}. The
+/// step y_i = x_i + h sum_j A_ij x_j has A_ij >= 0 (softmax or unnormalised weights, any B), hence
+/// <y_i, x_1> >= a (1 + h s_i) and |y_i| <= 1 + h s_i with s_i = sum_j A_ij, so y_i / |y_i| is again
+/// in C: the cap is invariant and all later points stay in it. Two points of C are at angle at most
+/// 2 arccos a, so <x_i, x_j> >= cos(2 arccos a) = 2 a^2 - 1 at every later time. The test is
+/// 2 a^2 - 1 > 1 - delta + [`CONSENSUS_MARGIN`]; the margin covers the round-off of the computed
+/// steps, so the full simulation would count every ordered pair at every later checkpoint (checked
+/// against it by the tests). Not used for RK4 / DP5(4), whose stages are not convex combinations.
+pub fn consensus_locked(gram: &[f64], n: usize, delta: f64) -> bool {
+    let a = gram[..n].iter().fold(f64::INFINITY, |m, &g| m.min(g));
+    a > 0.0 && 2.0 * a * a - 1.0 > 1.0 - delta + CONSENSUS_MARGIN
+}
+
 /// Runs one realisation and adds its hit counts to `tally`.
 fn run_realisation(
     spec: &PhaseDiagramSpec,
@@ -271,33 +305,57 @@ fn run_realisation(
     let mut integrator = spec.integrator.build()?;
     let mut x = x0.into_vec();
     let threshold = 1.0 - spec.delta;
-    let mut gram = vec![0.0; n * n];
-    let record = |k: usize, g: &[f64], tally: &mut Tally| {
-        let hits = pairs_above(g, n, threshold);
-        let p12 = u64::from(g[1] > threshold);
+    let pairs = (n * (n - 1)) as u64;
+    let record = |k: usize, hits: u64, p12: u64, tally: &mut Tally| {
         for &c in &ck_at_step[k] {
             tally.hits[c] += hits;
             tally.hits_squared[c] += u128::from(hits) * u128::from(hits);
             tally.pair12[c] += p12;
         }
     };
-    let mut reuse = false;
-    let mut pending = None;
+    // Records the checkpoints of state k from its Gram matrix; on consensus (see
+    // `consensus_locked`) also every checkpoint after k, and returns true: the run is done.
+    let shortcut = spec.consensus_exit
+        && spec.integrator == IntegratorKind::PaperEuler
+        && spec.matrices == MatrixEnsemble::Identity;
+    let observe = |k: usize, g: &[f64], tally: &mut Tally| {
+        record(
+            k,
+            pairs_above(g, n, threshold),
+            u64::from(g[1] > threshold),
+            tally,
+        );
+        let locked = shortcut && consensus_locked(g, n, spec.delta);
+        if locked {
+            (k + 1..=steps).for_each(|later| record(later, pairs, 1, tally));
+        }
+        locked
+    };
+    let mut gram = vec![0.0; n * n];
     for k in 1..=steps {
         integrator.step(&model, &mut x, n, dim, spec.dt)?;
-        if k == 1 {
-            reuse = integrator.gram_before_last_step().is_some();
-        }
-        if let (Some(p), Some(g)) = (pending.take(), integrator.gram_before_last_step()) {
-            record(p, g, tally);
-        }
-        if !ck_at_step[k].is_empty() {
-            if reuse && k < steps {
-                pending = Some(k);
+        tally.steps += 1;
+        // Paper Euler computed the Gram matrix of state k - 1 for the step: observe it (state 0 only
+        // for the shortcut: checkpoints start at step 1).
+        if let Some(g) = integrator.gram_before_last_step() {
+            let locked = if k >= 2 {
+                observe(k - 1, g, tally)
             } else {
-                crate::kernel::gram(&x, n, dim, &mut gram);
-                record(k, &gram, tally);
+                shortcut && consensus_locked(g, n, spec.delta)
+            };
+            if locked {
+                if k == 1 {
+                    (1..=steps).for_each(|later| record(later, pairs, 1, tally));
+                }
+                return Ok(());
             }
+            if k < steps {
+                continue;
+            }
+        }
+        if !ck_at_step[k].is_empty() || k == steps {
+            crate::kernel::gram(&x, n, dim, &mut gram);
+            observe(k, &gram, tally);
         }
     }
     debug_assert!(model.geometry() == crate::model::Geometry::Sphere);
@@ -343,12 +401,14 @@ pub fn run_phase_diagram(
     let pairs = (spec.n * (spec.n - 1)) as f64;
     let (mut probability, mut stderr, mut pair12_probability) =
         (Vec::new(), Vec::new(), Vec::new());
+    let mut steps_integrated = 0;
     let mut tallies = tallies.into_iter();
     for _ in 0..nb {
         let mut sum = Tally::new(m);
         for _ in 0..blocks_per_beta {
             sum.add(&tallies.next().expect("one tally per job")?);
         }
+        steps_integrated += sum.steps;
         let rf = r as f64;
         probability.push(sum.hits.iter().map(|&h| h as f64 / pairs / rf).collect());
         stderr.push(
@@ -384,6 +444,7 @@ pub fn run_phase_diagram(
         probability,
         stderr,
         pair12_probability,
+        steps_integrated,
         runtime_s: start.elapsed().as_secs_f64(),
     })
 }
@@ -407,6 +468,7 @@ mod tests {
             matrices: MatrixEnsemble::Identity,
             integrator: IntegratorKind::PaperEuler,
             representation: None,
+            consensus_exit: true,
         }
     }
 
@@ -472,6 +534,55 @@ mod tests {
         for (c, e) in expected.iter().enumerate() {
             assert_eq!(reused.probability[0][c], *e as f64 / pairs);
         }
+    }
+
+    #[test]
+    fn consensus_exit_is_exact_and_saves_work() {
+        let mut spec = small_spec();
+        spec.betas = vec![0.2, 1.0, 6.0];
+        spec.times = linspace(0.0, 15.0, 31);
+        spec.realizations = 16;
+        for model in [ModelKind::Sa, ModelKind::Usa] {
+            spec.model = model;
+            spec.consensus_exit = false;
+            let full = run_phase_diagram(&spec, &|_, _| {}).unwrap();
+            spec.consensus_exit = true;
+            let short = run_phase_diagram(&spec, &|_, _| {}).unwrap();
+            assert_eq!(full.probability, short.probability, "{model:?}");
+            assert_eq!(full.stderr, short.stderr);
+            assert_eq!(full.pair12_probability, short.pair12_probability);
+            let all = (spec.steps() * spec.betas.len() * spec.realizations) as u64;
+            assert_eq!(full.steps_integrated, all);
+            // beta = 0.2 reaches consensus long before t = 15: the exit must have fired
+            assert!(
+                short.steps_integrated < all * 9 / 10,
+                "{model:?}: {} of {all} steps",
+                short.steps_integrated
+            );
+        }
+        // never for RK4 (not covered by the proof)
+        spec.model = ModelKind::Sa;
+        spec.integrator = IntegratorKind::Rk4;
+        let rk4 = run_phase_diagram(&spec, &|_, _| {}).unwrap();
+        assert_eq!(
+            rk4.steps_integrated,
+            (spec.steps() * spec.betas.len() * spec.realizations) as u64
+        );
+    }
+
+    #[test]
+    fn consensus_lock_needs_a_tight_cap() {
+        // three points at angle theta from the first: 2 cos^2 theta - 1 vs 1 - delta
+        let gram_for = |theta: f64| {
+            let c = theta.cos();
+            vec![1.0, c, c, c, 1.0, c, c, c, 1.0]
+        };
+        let delta: f64 = 1e-3;
+        // cos(2 theta) = 1 - delta at the edge
+        let edge = (1.0 - delta).acos() / 2.0;
+        assert!(consensus_locked(&gram_for(edge * 0.99), 3, delta));
+        assert!(!consensus_locked(&gram_for(edge * 1.01), 3, delta));
+        assert!(!consensus_locked(&gram_for(2.0), 3, delta));
     }
 
     #[test]

@@ -83,19 +83,20 @@ impl IntegratorKind {
     }
 }
 
-/// `x_i <- x_i / ‖x_i‖` for every row.
+/// `x_i <- x_i / ‖x_i‖` for every row (see [`crate::kernel::normalize_rows`]).
 pub fn normalize_rows(x: &mut [f64], d: usize) {
-    for row in x.chunks_exact_mut(d) {
-        let r = crate::config::norm(row);
-        row.iter_mut().for_each(|v| *v /= r);
-    }
+    crate::kernel::normalize_rows(x, d);
 }
 
+/// Renormalises on the sphere and checks that the state is finite (on the sphere: every norm was
+/// finite and positive, which bounds every coordinate by 1).
 fn finish_step(field: &dyn VectorField, x: &mut [f64], d: usize) -> Result<()> {
-    if field.geometry() == Geometry::Sphere {
-        normalize_rows(x, d);
-    }
-    if x.iter().all(|v| v.is_finite()) {
+    let finite = if field.geometry() == Geometry::Sphere {
+        crate::kernel::normalize_rows(x, d)
+    } else {
+        x.iter().all(|v| v.is_finite())
+    };
+    if finite {
         Ok(())
     } else {
         Err(DynamicsError::NonFiniteState { t: f64::NAN })

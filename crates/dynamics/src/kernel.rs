@@ -1,5 +1,5 @@
-//! Dense kernels of the attention vector field: Gram matrices, row-vector-times-matrix products,
-//! row softmax weights and weighted averages, and a branch-free vectorisable exponential.
+//! Dense kernels of the attention vector field: Gram matrices, matrix products, the symmetric
+//! attention weights of Q = K = I, and a branch-free vectorisable exponential.
 //!
 //! Every reduction runs in a fixed index order, and vectorisation is always across independent
 //! outputs (never across a reduction). Products are accumulated with `f64::mul_add`, which is the
@@ -13,87 +13,204 @@ macro_rules! dispatch {
     ($f:ident ( $($arg:expr),* )) => {{
         #[cfg(target_arch = "x86_64")]
         {
-            #[target_feature(enable = "avx2,fma")]
-            unsafe fn avx2_copy(f: impl FnOnce()) {
+            #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma")]
+            unsafe fn avx512_copy<R>(f: impl FnOnce() -> R) -> R {
                 f()
             }
-            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2_copy<R>(f: impl FnOnce() -> R) -> R {
+                f()
+            }
+            if std::is_x86_feature_detected!("avx512f")
+                && std::is_x86_feature_detected!("avx512vl")
+                && std::is_x86_feature_detected!("avx512dq")
+                && std::is_x86_feature_detected!("fma")
+            {
+                // SAFETY: the processor supports these features (checked just above).
+                unsafe { avx512_copy(#[inline(always)] || $f($($arg),*)) }
+            } else if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
                 // SAFETY: the processor supports AVX2 and FMA (checked just above).
-                unsafe { avx2_copy(|| $f($($arg),*)) };
-                return;
+                unsafe { avx2_copy(#[inline(always)] || $f($($arg),*)) }
+            } else {
+                $f($($arg),*)
             }
         }
-        $f($($arg),*)
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            $f($($arg),*)
+        }
     }};
 }
 #[allow(unused_imports)]
 use dispatch;
 
+/// Which entries of a product to compute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// Every entry.
+    All,
+    /// Row i from column [`upper_start`]`(i)` on (a superset of the upper triangle, in whole
+    /// tiles); for symmetric products, completed by [`mirror_lower`].
+    Upper,
+}
+
+/// Rows of an output tile.
+const ROWS: usize = 4;
+/// Columns of a full-width output tile (two AVX2 registers per row, eight accumulators in all).
+const COLS: usize = 8;
+/// Products with at least this many output columns run in full-width tiles.
+pub const WIDE: usize = COLS;
+
 /// `out = A B` for A (p x r), B (r x q), row-major: `out_ij = sum_l a_il b_lj`, accumulated over l in
 /// index order from 0.0 with fused multiply-adds (`acc = fma(a_il, b_lj, acc)`). The one matrix-product
-/// kernel of the crate: output columns in register blocks of 16, 4 and 1, two rows at a time, so the
-/// accumulators live in vector registers; every output element sees the same sequence of roundings
-/// whatever the block width, row pairing or instruction set.
+/// kernel of the crate: output tiles of 4 rows x 8 columns (remainders 4, 2 and 1 wide, 1 row high),
+/// so the accumulators live in vector registers; every output element sees the same sequence of
+/// roundings whatever the tile shape or instruction set.
 pub fn matmul(a: &[f64], b: &[f64], p: usize, r: usize, q: usize, out: &mut [f64]) {
-    assert!(
-        a.len() >= p * r && b.len() >= r * q && out.len() >= p * q,
-        "matmul: slice shorter than its shape"
-    );
-    dispatch!(matmul_impl(a, b, p, r, q, out))
+    check_shapes(a, b, p, r, q, out);
+    dispatch!(product(a, b, p, r, q, out, Part::All, Scale::None))
 }
 
-#[inline(always)]
-fn matmul_impl(a: &[f64], b: &[f64], p: usize, r: usize, q: usize, out: &mut [f64]) {
-    let mut c0 = 0;
-    while c0 + 16 <= q {
-        matmul_block::<16>(a, b, p, r, q, c0, out);
-        c0 += 16;
-    }
-    while c0 + 4 <= q {
-        matmul_block::<4>(a, b, p, r, q, c0, out);
-        c0 += 4;
-    }
-    while c0 < q {
-        matmul_block::<1>(a, b, p, r, q, c0, out);
-        c0 += 1;
-    }
+/// A diagonal factor applied to a product after the sum (one extra rounding per entry).
+#[derive(Debug, Clone, Copy)]
+pub enum Scale<'a> {
+    None,
+    /// `out_ij *= s_i`: `diag(s) A B`.
+    Rows(&'a [f64]),
+    /// `out_ij *= s_j`: `A B diag(s)`.
+    Columns(&'a [f64]),
 }
 
-/// Columns c0..c0+W of the output, two rows at a time (the rows share the loads of B).
-#[inline(always)]
-fn matmul_block<const W: usize>(
+/// As [`matmul`], with the diagonal factor `scale` applied to the result.
+pub fn matmul_scaled(
     a: &[f64],
     b: &[f64],
     p: usize,
     r: usize,
     q: usize,
-    c0: usize,
+    scale: Scale<'_>,
     out: &mut [f64],
 ) {
-    let mut i = 0;
-    while i + 2 <= p {
-        let (mut acc0, mut acc1) = ([0.0f64; W], [0.0f64; W]);
-        let (a0, a1) = (&a[i * r..(i + 1) * r], &a[(i + 1) * r..(i + 2) * r]);
-        for ((&x0, &x1), brow) in a0.iter().zip(a1).zip(b.chunks_exact(q)) {
-            let blk: &[f64; W] = brow[c0..c0 + W].try_into().expect("block of width W");
-            for w in 0..W {
-                acc0[w] = x0.mul_add(blk[w], acc0[w]);
-                acc1[w] = x1.mul_add(blk[w], acc1[w]);
-            }
-        }
-        out[i * q + c0..i * q + c0 + W].copy_from_slice(&acc0);
-        out[(i + 1) * q + c0..(i + 1) * q + c0 + W].copy_from_slice(&acc1);
-        i += 2;
+    check_shapes(a, b, p, r, q, out);
+    match scale {
+        Scale::Rows(s) => assert!(s.len() >= p, "matmul: row scale shorter than the rows"),
+        Scale::Columns(s) => assert!(
+            s.len() >= q,
+            "matmul: column scale shorter than the columns"
+        ),
+        Scale::None => {}
     }
-    if i < p {
-        let mut acc = [0.0f64; W];
-        for (&x, brow) in a[i * r..(i + 1) * r].iter().zip(b.chunks_exact(q)) {
-            let blk: &[f64; W] = brow[c0..c0 + W].try_into().expect("block of width W");
+    dispatch!(product(a, b, p, r, q, out, Part::All, scale))
+}
+
+fn check_shapes(a: &[f64], b: &[f64], p: usize, r: usize, q: usize, out: &[f64]) {
+    assert!(
+        a.len() >= p * r && b.len() >= r * q && out.len() >= p * q,
+        "matmul: slice shorter than its shape"
+    );
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn product(
+    a: &[f64],
+    b: &[f64],
+    p: usize,
+    r: usize,
+    q: usize,
+    out: &mut [f64],
+    part: Part,
+    scale: Scale<'_>,
+) {
+    let mut i = 0;
+    while i < p {
+        let first = match part {
+            Part::All => 0,
+            Part::Upper => upper_start(i),
+        };
+        if i + ROWS <= p {
+            tile_row::<ROWS>(a, b, i, r, q, first, out, scale);
+            i += ROWS;
+        } else {
+            tile_row::<1>(a, b, i, r, q, first, out, scale);
+            i += 1;
+        }
+    }
+}
+
+/// Rows i..i+R of the output, columns `first..q`, in tiles of 8, 4, 2 and 1 columns.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn tile_row<const R: usize>(
+    a: &[f64],
+    b: &[f64],
+    i: usize,
+    r: usize,
+    q: usize,
+    first: usize,
+    out: &mut [f64],
+    scale: Scale<'_>,
+) {
+    let mut c = first;
+    while c + COLS <= q {
+        tile::<R, COLS>(a, b, i, r, q, c, out, scale);
+        c += COLS;
+    }
+    if c + 4 <= q {
+        tile::<R, 4>(a, b, i, r, q, c, out, scale);
+        c += 4;
+    }
+    if c + 2 <= q {
+        tile::<R, 2>(a, b, i, r, q, c, out, scale);
+        c += 2;
+    }
+    if c < q {
+        tile::<R, 1>(a, b, i, r, q, c, out, scale);
+    }
+}
+
+/// One R x W output tile at (i, c): `acc[s][w] = sum_l a[i+s][l] b[l][c+w]`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn tile<const R: usize, const W: usize>(
+    a: &[f64],
+    b: &[f64],
+    i: usize,
+    r: usize,
+    q: usize,
+    c: usize,
+    out: &mut [f64],
+    scale: Scale<'_>,
+) {
+    let rows: [&[f64]; R] = std::array::from_fn(|s| &a[(i + s) * r..(i + s + 1) * r]);
+    let mut acc = [[0.0f64; W]; R];
+    for (l, brow) in b.chunks_exact(q).take(r).enumerate() {
+        let blk: &[f64; W] = brow[c..c + W].try_into().expect("tile of width W");
+        for s in 0..R {
+            let x = rows[s][l];
             for w in 0..W {
-                acc[w] = x.mul_add(blk[w], acc[w]);
+                acc[s][w] = x.mul_add(blk[w], acc[s][w]);
             }
         }
-        out[i * q + c0..i * q + c0 + W].copy_from_slice(&acc);
+    }
+    match scale {
+        Scale::None => {}
+        Scale::Rows(sc) => {
+            for (s, row) in acc.iter_mut().enumerate() {
+                row.iter_mut().for_each(|v| *v *= sc[i + s]);
+            }
+        }
+        Scale::Columns(sc) => {
+            let sc: &[f64; W] = sc[c..c + W].try_into().expect("tile of width W");
+            for row in acc.iter_mut() {
+                for w in 0..W {
+                    row[w] *= sc[w];
+                }
+            }
+        }
+    }
+    for (s, row) in acc.iter().enumerate() {
+        out[(i + s) * q + c..(i + s) * q + c + W].copy_from_slice(row);
     }
 }
 
@@ -104,24 +221,221 @@ pub fn cross(a: &[f64], b: &[f64], n_a: usize, n_b: usize, d: usize, out: &mut [
     matmul(a, &bt, n_a, d, n_b, out);
 }
 
-/// Gram matrix `G = X X^T` of n points in R^d (bitwise symmetric: both triangles multiply the same
-/// pairs in the same order).
+/// Gram matrix `G = X X^T` of n points in R^d: the upper triangle by [`matmul`]'s tiles, mirrored
+/// into the lower one (so G is bitwise symmetric).
 pub fn gram(x: &[f64], n: usize, d: usize, out: &mut [f64]) {
-    cross(x, x, n, n, d, out);
+    let mut xt = vec![0.0; n * d];
+    transpose(x, n, d, &mut xt);
+    gram_with_transposed(x, &xt, n, d, out);
 }
 
 /// As [`gram`], with `xt` = X^T (d x n) already available.
 pub fn gram_with_transposed(x: &[f64], xt: &[f64], n: usize, d: usize, out: &mut [f64]) {
-    matmul(x, xt, n, d, n, out);
+    check_shapes(x, xt, n, d, n, out);
+    dispatch!(gram_impl(x, xt, n, d, out))
+}
+
+#[inline(always)]
+fn gram_impl(x: &[f64], xt: &[f64], n: usize, d: usize, out: &mut [f64]) {
+    product(x, xt, n, d, n, out, Part::Upper, Scale::None);
+    mirror_lower(out, n);
+}
+
+/// First column computed in row i of a symmetric product: i rounded down to a multiple of
+/// [`COLS`], so that row tiles (4 rows, inside one 8-block) share it.
+#[inline(always)]
+fn upper_start(i: usize) -> usize {
+    i / COLS * COLS
+}
+
+/// Completes a symmetric n x n matrix of which rows i hold columns `upper_start(i)..n`:
+/// `m_ij <- m_ji` for j < upper_start(i), by blocks.
+#[inline(always)]
+fn mirror_lower(m: &mut [f64], n: usize) {
+    let mut r0 = COLS;
+    while r0 < n {
+        let h = COLS.min(n - r0);
+        let (top, bottom) = m.split_at_mut(r0 * n);
+        // bottom[c][j] = top[j][r0 + c] for rows r0 + c (c < h) and columns j < r0
+        transpose_into(&top[r0..], n, bottom, n, r0, h);
+        r0 += COLS;
+    }
+}
+
+/// `dst[c * dst_stride + r] = src[r * src_stride + c]` for r < rows, c < cols: 4 x 4 blocks through
+/// vector registers (AVX shuffles where available), then the edges. Pure data movement: the result
+/// does not depend on the path taken.
+#[inline(always)]
+fn transpose_into(
+    src: &[f64],
+    src_stride: usize,
+    dst: &mut [f64],
+    dst_stride: usize,
+    rows: usize,
+    cols: usize,
+) {
+    const B: usize = 4;
+    let (rb, cb) = (rows / B * B, cols / B * B);
+    if rows == 0 || cols == 0 {
+        return;
+    }
+    assert!(
+        src.len() >= (rows - 1) * src_stride + cols && dst.len() >= (cols - 1) * dst_stride + rows,
+        "transpose: slice shorter than its shape"
+    );
+    #[cfg(target_arch = "x86_64")]
+    let avx = std::is_x86_feature_detected!("avx");
+    #[cfg(not(target_arch = "x86_64"))]
+    let avx = false;
+    for r0 in (0..rb).step_by(B) {
+        for c0 in (0..cb).step_by(B) {
+            let (s, d) = (r0 * src_stride + c0, c0 * dst_stride + r0);
+            if avx {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: AVX is available (checked above); the block's rows r0..r0+4 and columns
+                // c0..c0+4 lie inside both slices by the assertion above (r0 + 4 <= rows,
+                // c0 + 4 <= cols).
+                unsafe {
+                    transpose_4x4_avx(
+                        src[s..].as_ptr(),
+                        src_stride,
+                        dst[d..].as_mut_ptr(),
+                        dst_stride,
+                    )
+                };
+            } else {
+                for c in 0..B {
+                    for r in 0..B {
+                        dst[d + c * dst_stride + r] = src[s + r * src_stride + c];
+                    }
+                }
+            }
+        }
+    }
+    for r in 0..rows {
+        let first = if r < rb { cb } else { 0 };
+        for c in first..cols {
+            dst[c * dst_stride + r] = src[r * src_stride + c];
+        }
+    }
+}
+
+/// One 4 x 4 block: four row loads, eight shuffles, four column stores.
+///
+/// # Safety
+/// AVX must be available; `src + r * src_stride + c` and `dst + c * dst_stride + r` must be valid
+/// for r, c < 4.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+unsafe fn transpose_4x4_avx(src: *const f64, src_stride: usize, dst: *mut f64, dst_stride: usize) {
+    use std::arch::x86_64::*;
+    // SAFETY: in bounds by the caller's contract.
+    unsafe {
+        let r0 = _mm256_loadu_pd(src);
+        let r1 = _mm256_loadu_pd(src.add(src_stride));
+        let r2 = _mm256_loadu_pd(src.add(2 * src_stride));
+        let r3 = _mm256_loadu_pd(src.add(3 * src_stride));
+        let t0 = _mm256_unpacklo_pd(r0, r1);
+        let t1 = _mm256_unpackhi_pd(r0, r1);
+        let t2 = _mm256_unpacklo_pd(r2, r3);
+        let t3 = _mm256_unpackhi_pd(r2, r3);
+        _mm256_storeu_pd(dst, _mm256_permute2f128_pd(t0, t2, 0x20));
+        _mm256_storeu_pd(dst.add(dst_stride), _mm256_permute2f128_pd(t1, t3, 0x20));
+        _mm256_storeu_pd(
+            dst.add(2 * dst_stride),
+            _mm256_permute2f128_pd(t0, t2, 0x31),
+        );
+        _mm256_storeu_pd(
+            dst.add(3 * dst_stride),
+            _mm256_permute2f128_pd(t1, t3, 0x31),
+        );
+    }
+}
+
+/// Largest `beta (c - G_ii)` for which [`symmetric_weights`] is used: the diagonal weight of every row
+/// is then at least e^-600, far from underflow.
+pub const SYMMETRIC_SHIFT_LIMIT: f64 = 600.0;
+
+/// Attention weights of Q = K = I, [GLPR] (2.6), from a bitwise symmetric Gram matrix G (n x n):
+///
+/// ```text
+/// E_ij = exp(beta (G_ij - c)),   c = max_i G_ii,   z_i = sum_j E_ij
+/// ```
+///
+/// One common shift c instead of a maximum per row keeps E symmetric, so only the upper triangle
+/// is exponentiated (then mirrored) and the row sums are the column sums (summed over the row
+/// index in order, vectorised across columns). Cauchy-Schwarz gives G_ij <= sqrt(G_ii G_jj) <= c,
+/// so no exponent is positive beyond round-off and nothing overflows for any beta >= 0; row i
+/// contains E_ii = exp(-beta (c - G_ii)), so z_i cannot underflow while
+/// beta (c - min_i G_ii) <= [`SYMMETRIC_SHIFT_LIMIT`] (always the case on the sphere, where
+/// G_ii = 1 to round-off). Returns `Some(c)`, or `None` without writing anything when that bound
+/// fails or the diagonal is not finite: callers then shift each row by its own maximum.
+pub fn symmetric_weights(
+    gram: &[f64],
+    n: usize,
+    beta: f64,
+    weights: &mut [f64],
+    row_sums: &mut [f64],
+) -> Option<f64> {
+    assert!(
+        gram.len() >= n * n && weights.len() >= n * n && row_sums.len() >= n,
+        "symmetric_weights: slice shorter than its shape"
+    );
+    let (mut c, mut low) = (f64::NEG_INFINITY, f64::INFINITY);
+    for i in 0..n {
+        let g = gram[i * n + i];
+        c = if g > c { g } else { c };
+        low = if g < low { g } else { low };
+    }
+    if !(c.is_finite() && low.is_finite() && beta * (c - low) <= SYMMETRIC_SHIFT_LIMIT) {
+        return None;
+    }
+    dispatch!(symmetric_weights_impl(gram, n, beta, c, weights, row_sums));
+    Some(c)
+}
+
+#[inline(always)]
+fn symmetric_weights_impl(
+    gram: &[f64],
+    n: usize,
+    beta: f64,
+    c: f64,
+    weights: &mut [f64],
+    row_sums: &mut [f64],
+) {
+    for i in 0..n {
+        let first = i * n + upper_start(i);
+        let (g, e) = (&gram[first..(i + 1) * n], &mut weights[first..(i + 1) * n]);
+        for (e, &g) in e.iter_mut().zip(g) {
+            *e = exp(beta * (g - c));
+        }
+    }
+    mirror_lower(weights, n);
+    // z_j = sum_i E_ij in order of i, eight columns at a time in registers
+    let mut c = 0;
+    while c + COLS <= n {
+        let mut acc = [0.0f64; COLS];
+        for row in weights[..n * n].chunks_exact(n) {
+            let blk: &[f64; COLS] = row[c..c + COLS].try_into().expect("block of COLS");
+            for w in 0..COLS {
+                acc[w] += blk[w];
+            }
+        }
+        row_sums[c..c + COLS].copy_from_slice(&acc);
+        c += COLS;
+    }
+    for (j, z) in row_sums.iter_mut().enumerate().take(n).skip(c) {
+        *z = weights[j..n * n].iter().step_by(n).sum();
+    }
 }
 
 /// `bt` (d x n) = transpose of `b` (n x d).
 pub fn transpose(b: &[f64], n: usize, d: usize, bt: &mut [f64]) {
-    for j in 0..n {
-        for k in 0..d {
-            bt[k * n + j] = b[j * d + k];
-        }
-    }
+    assert!(
+        b.len() >= n * d && bt.len() >= n * d,
+        "transpose: slice shorter than its shape"
+    );
+    dispatch!(transpose_into(b, d, bt, n, n, d))
 }
 
 /// As [`cross`], with the second factor given transposed (`bt`: d x n_b).
@@ -144,6 +458,36 @@ pub fn rows_times_matrix(x: &[f64], n: usize, d: usize, m: &[f64], out: &mut [f6
 /// `out_i = sum_j w_ij x_j` (w: n x m, x: m x d, out: n x d); sums over j in index order.
 pub fn weighted_rows(w: &[f64], x: &[f64], n: usize, m: usize, d: usize, out: &mut [f64]) {
     matmul(w, x, n, m, d, out);
+}
+
+/// `x_i <- x_i / ‖x_i‖` for every row of x (rows of length d), multiplying by the reciprocal
+/// norm. ‖x_i‖^2 is summed with fused multiply-adds in four fixed lanes (coordinates l = 0, 1, 2, 3
+/// mod 4, each in index order), combined as (s0 + s1) + (s2 + s3): the same bits on every machine.
+/// Returns true when every norm was finite and positive (then every new coordinate is finite).
+pub fn normalize_rows(x: &mut [f64], d: usize) -> bool {
+    dispatch!(normalize_rows_impl(x, d))
+}
+
+#[inline(always)]
+fn normalize_rows_impl(x: &mut [f64], d: usize) -> bool {
+    let mut ok = true;
+    for row in x.chunks_exact_mut(d) {
+        let mut lanes = [0.0f64; 4];
+        let mut chunks = row.chunks_exact(4);
+        for c in chunks.by_ref() {
+            for k in 0..4 {
+                lanes[k] = c[k].mul_add(c[k], lanes[k]);
+            }
+        }
+        for (k, &v) in chunks.remainder().iter().enumerate() {
+            lanes[k] = v.mul_add(v, lanes[k]);
+        }
+        let r = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])).sqrt();
+        ok &= r.is_finite() && r > 0.0;
+        let inv = 1.0 / r;
+        row.iter_mut().for_each(|v| *v *= inv);
+    }
+    ok
 }
 
 /// max_j v_j (NEG_INFINITY for an empty slice; NaN entries are ignored), in four lanes so that the
@@ -176,33 +520,47 @@ fn exp_in_place_impl(v: &mut [f64]) {
 
 /// Branch-free e^x, accurate to about 1 ulp for x in [-708, 709]; returns 0 below -708 (no
 /// subnormals) and saturates at e^709 above. Cody-Waite reduction x = k ln 2 + r, |r| <= ln2/2, and
-/// the degree-13 Taylor polynomial of e^r (truncation error < 5e-18 relative), scaled by 2^k through
-/// the exponent bits. Written so that LLVM vectorises loops over it.
+/// the degree-13 Taylor polynomial of e^r (truncation error < 5e-18 relative), evaluated by Estrin's
+/// scheme (dependency depth 4 instead of Horner's 13, so vectorised loops are not latency-bound),
+/// scaled by 2^k through the exponent bits. Written so that LLVM vectorises loops over it.
 #[inline(always)]
 pub fn exp(x: f64) -> f64 {
     const LOG2E: f64 = std::f64::consts::LOG2_E;
     const LN2_HI: f64 = 6.931_471_803_691_238_164_9e-1;
     const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
     const SHIFT: f64 = 6_755_399_441_055_744.0; // 1.5 * 2^52: adding it rounds to an integer
+    /// 1 / k! for k = 0..=13.
+    const C: [f64; 14] = [
+        1.0,
+        1.0,
+        1.0 / 2.0,
+        1.0 / 6.0,
+        1.0 / 24.0,
+        1.0 / 120.0,
+        1.0 / 720.0,
+        1.0 / 5_040.0,
+        1.0 / 40_320.0,
+        1.0 / 362_880.0,
+        1.0 / 3_628_800.0,
+        1.0 / 39_916_800.0,
+        1.0 / 479_001_600.0,
+        1.0 / 6_227_020_800.0,
+    ];
     let xc = x.clamp(-708.0, 709.0);
     let t = xc * LOG2E + SHIFT;
     let kf = t - SHIFT;
     let k = (t.to_bits() as i64).wrapping_sub(SHIFT.to_bits() as i64);
     let r = (xc - kf * LN2_HI) - kf * LN2_LO;
-    let mut p: f64 = 1.0 / 6_227_020_800.0;
-    p = p.mul_add(r, 1.0 / 479_001_600.0);
-    p = p.mul_add(r, 1.0 / 39_916_800.0);
-    p = p.mul_add(r, 1.0 / 3_628_800.0);
-    p = p.mul_add(r, 1.0 / 362_880.0);
-    p = p.mul_add(r, 1.0 / 40_320.0);
-    p = p.mul_add(r, 1.0 / 5_040.0);
-    p = p.mul_add(r, 1.0 / 720.0);
-    p = p.mul_add(r, 1.0 / 120.0);
-    p = p.mul_add(r, 1.0 / 24.0);
-    p = p.mul_add(r, 1.0 / 6.0);
-    p = p.mul_add(r, 0.5);
-    p = p.mul_add(r, 1.0);
-    p = p.mul_add(r, 1.0);
+    let r2 = r * r;
+    let r4 = r2 * r2;
+    let r8 = r4 * r4;
+    let q: [f64; 7] = std::array::from_fn(|j| C[2 * j + 1].mul_add(r, C[2 * j]));
+    let s0 = q[1].mul_add(r2, q[0]);
+    let s1 = q[3].mul_add(r2, q[2]);
+    let s2 = q[5].mul_add(r2, q[4]);
+    let t0 = s1.mul_add(r4, s0);
+    let t1 = q[6].mul_add(r4, s2);
+    let p = t1.mul_add(r8, t0);
     let scale = f64::from_bits((k.wrapping_add(1023) as u64) << 52);
     let y = p * scale;
     if x < -708.0 { 0.0 } else { y }

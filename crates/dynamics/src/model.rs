@@ -15,7 +15,7 @@
 //! evaluation fails with [`DynamicsError::WeightOverflow`] instead of producing inf or NaN.
 
 use crate::error::{DynamicsError, Result, check_non_negative, invalid};
-use crate::kernel;
+use crate::kernel::{self, Scale};
 use crate::matrix::SquareMatrix;
 
 /// Where the particles live.
@@ -100,6 +100,8 @@ pub struct Workspace {
     transposed: Vec<f64>,
     projected: Vec<f64>,
     average: Vec<f64>,
+    /// Row normalisations: row sums of the weights, then the factors 1 / Z_i or e^{beta m_i} / n.
+    scale: Vec<f64>,
     value_out: Vec<f64>,
 }
 
@@ -115,6 +117,7 @@ impl Workspace {
         resize(&mut self.transposed, n * d);
         resize(&mut self.projected, n * d);
         resize(&mut self.average, n * d);
+        resize(&mut self.scale, n);
         resize(&mut self.value_out, n * d);
     }
     /// The Gram matrix <x_i, x_j> of the point of the last drift evaluation, when that evaluation
@@ -267,6 +270,105 @@ impl SelfAttention {
         out: &mut [f64],
         ws: &mut Workspace,
     ) -> Result<()> {
+        kernel::transpose(x, n, d, &mut ws.transposed);
+        let symmetric = head.interaction.is_none()
+            && self.mask == Mask::Full
+            && self.symmetric_average(x, n, d, ws)?;
+        if !symmetric {
+            self.row_shifted_average(head, x, n, d, ws)?;
+        }
+        let average = &ws.average;
+        match (&head.value, &head.value_transposed) {
+            (Value::Identity, _) => out
+                .iter_mut()
+                .zip(average.iter())
+                .for_each(|(o, a)| *o += a),
+            (Value::NegIdentity, _) => out
+                .iter_mut()
+                .zip(average.iter())
+                .for_each(|(o, a)| *o -= a),
+            (Value::Matrix(_), Some(vt)) => {
+                kernel::rows_times_matrix(average, n, d, vt.as_slice(), &mut ws.value_out);
+                out.iter_mut()
+                    .zip(ws.value_out.iter())
+                    .for_each(|(o, a)| *o += a);
+            }
+            (Value::Matrix(v), None) => {
+                kernel::rows_times_matrix(
+                    average,
+                    n,
+                    d,
+                    v.transpose().as_slice(),
+                    &mut ws.value_out,
+                );
+                out.iter_mut()
+                    .zip(ws.value_out.iter())
+                    .for_each(|(o, a)| *o += a);
+            }
+        }
+        Ok(())
+    }
+
+    /// B = I, no mask: `ws.average_i = sum_j A_ij x_j` from the symmetric weights of
+    /// [`kernel::symmetric_weights`] (one exponential per unordered pair). Returns false, having
+    /// computed only the Gram matrix, when those weights do not apply (rows of very different norms
+    /// at large beta).
+    fn symmetric_average(&self, x: &[f64], n: usize, d: usize, ws: &mut Workspace) -> Result<bool> {
+        kernel::gram_with_transposed(x, &ws.transposed, n, d, &mut ws.gram);
+        ws.gram_valid = self.heads.len() == 1;
+        let beta = self.beta;
+        let Some(shift) =
+            kernel::symmetric_weights(&ws.gram, n, beta, &mut ws.logits, &mut ws.scale)
+        else {
+            return Ok(false);
+        };
+        match self.normalization {
+            Normalization::Softmax => ws.scale.iter_mut().for_each(|z| *z = 1.0 / *z),
+            Normalization::Uniform => {
+                let e = beta * shift;
+                if e > 709.0 {
+                    return Err(DynamicsError::WeightOverflow { exponent: e });
+                }
+                ws.scale.fill(kernel::exp(e) / n as f64);
+            }
+        }
+        if d >= kernel::WIDE {
+            // average = diag(s) E X, directly in rows
+            kernel::matmul_scaled(
+                &ws.logits,
+                x,
+                n,
+                n,
+                d,
+                Scale::Rows(&ws.scale),
+                &mut ws.average,
+            );
+        } else {
+            // few coordinates: average^T = X^T E diag(s) (E is symmetric) is the wide product
+            kernel::matmul_scaled(
+                &ws.transposed,
+                &ws.logits,
+                d,
+                n,
+                n,
+                Scale::Columns(&ws.scale),
+                &mut ws.value_out,
+            );
+            kernel::transpose(&ws.value_out[..d * n], d, n, &mut ws.average);
+        }
+        Ok(true)
+    }
+
+    /// General weights exp(beta x_i^T B x_j), each row shifted by its own maximum (and the causal
+    /// mask): `ws.average_i = sum_j A_ij x_j`.
+    fn row_shifted_average(
+        &self,
+        head: &AttentionHead,
+        x: &[f64],
+        n: usize,
+        d: usize,
+        ws: &mut Workspace,
+    ) -> Result<()> {
         let Workspace {
             gram,
             gram_valid,
@@ -274,13 +376,15 @@ impl SelfAttention {
             transposed,
             projected,
             average,
-            value_out,
+            scale,
+            ..
         } = ws;
-        kernel::transpose(x, n, d, transposed);
         match &head.interaction {
             None => {
-                kernel::gram_with_transposed(x, transposed, n, d, gram);
-                *gram_valid = self.heads.len() == 1;
+                if !*gram_valid {
+                    kernel::gram_with_transposed(x, transposed, n, d, gram);
+                    *gram_valid = self.heads.len() == 1;
+                }
                 logits.copy_from_slice(gram);
             }
             Some(b) => {
@@ -289,7 +393,6 @@ impl SelfAttention {
             }
         }
         let beta = self.beta;
-        let mut scale = vec![0.0; n];
         for i in 0..n {
             let row = &mut logits[i * n..(i + 1) * n];
             let visible = if self.mask == Mask::Causal { i + 1 } else { n };
@@ -313,32 +416,7 @@ impl SelfAttention {
                 }
             };
         }
-        kernel::weighted_rows(logits, x, n, n, d, average);
-        for (avg, s) in average.chunks_exact_mut(d).zip(&scale) {
-            avg.iter_mut().for_each(|a| *a *= s);
-        }
-        match (&head.value, &head.value_transposed) {
-            (Value::Identity, _) => out
-                .iter_mut()
-                .zip(average.iter())
-                .for_each(|(o, a)| *o += a),
-            (Value::NegIdentity, _) => out
-                .iter_mut()
-                .zip(average.iter())
-                .for_each(|(o, a)| *o -= a),
-            (Value::Matrix(_), Some(vt)) => {
-                kernel::rows_times_matrix(average, n, d, vt.as_slice(), value_out);
-                out.iter_mut()
-                    .zip(value_out.iter())
-                    .for_each(|(o, a)| *o += a);
-            }
-            (Value::Matrix(v), None) => {
-                kernel::rows_times_matrix(average, n, d, v.transpose().as_slice(), value_out);
-                out.iter_mut()
-                    .zip(value_out.iter())
-                    .for_each(|(o, a)| *o += a);
-            }
-        }
+        kernel::matmul_scaled(logits, x, n, n, d, Scale::Rows(scale), average);
         Ok(())
     }
 }

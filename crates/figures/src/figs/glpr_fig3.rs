@@ -86,6 +86,7 @@ pub(crate) fn identity_spec(p: &Params, d: usize) -> PhaseDiagramSpec {
         matrices: MatrixEnsemble::Identity,
         integrator: p.integrator,
         representation: None,
+        consensus_exit: true,
     }
 }
 

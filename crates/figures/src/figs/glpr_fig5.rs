@@ -118,6 +118,7 @@ impl Figure for GlprFig5 {
                         matrices: *ensemble,
                         integrator: p.integrator,
                         representation: None,
+                        consensus_exit: true,
                     },
                 )
             })

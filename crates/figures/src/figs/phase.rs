@@ -26,6 +26,10 @@ pub struct PhasePanel {
     pub probability: Vec<Vec<f64>>,
     pub stderr: Vec<Vec<f64>>,
     pub params: PhaseDiagramParams,
+    /// Integrator steps actually taken (fewer than steps x betas x realisations when the exact
+    /// consensus exit stopped realisations early).
+    #[serde(default)]
+    pub steps_integrated: u64,
 }
 
 impl PhasePanel {
@@ -39,6 +43,7 @@ impl PhasePanel {
             probability: diagram.probability,
             stderr: diagram.stderr,
             params: diagram.params,
+            steps_integrated: diagram.steps_integrated,
         }
     }
 
@@ -135,6 +140,7 @@ mod tests {
             matrices: MatrixEnsemble::Identity,
             integrator: IntegratorKind::PaperEuler,
             representation: None,
+            consensus_exit: true,
         }
     }
 
