@@ -8,41 +8,7 @@
 //! The hot entry points dispatch at run time to an AVX2+FMA copy of the same code; without those
 //! features the portable copy is correct but much slower.
 
-/// Run-time dispatch to an AVX2+FMA copy of the same (inlined) code when available.
-macro_rules! dispatch {
-    ($f:ident ( $($arg:expr),* )) => {{
-        #[cfg(target_arch = "x86_64")]
-        {
-            #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma")]
-            unsafe fn avx512_copy<R>(f: impl FnOnce() -> R) -> R {
-                f()
-            }
-            #[target_feature(enable = "avx2,fma")]
-            unsafe fn avx2_copy<R>(f: impl FnOnce() -> R) -> R {
-                f()
-            }
-            if std::is_x86_feature_detected!("avx512f")
-                && std::is_x86_feature_detected!("avx512vl")
-                && std::is_x86_feature_detected!("avx512dq")
-                && std::is_x86_feature_detected!("fma")
-            {
-                // SAFETY: the processor supports these features (checked just above).
-                unsafe { avx512_copy(#[inline(always)] || $f($($arg),*)) }
-            } else if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-                // SAFETY: the processor supports AVX2 and FMA (checked just above).
-                unsafe { avx2_copy(#[inline(always)] || $f($($arg),*)) }
-            } else {
-                $f($($arg),*)
-            }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            $f($($arg),*)
-        }
-    }};
-}
-#[allow(unused_imports)]
-use dispatch;
+use crate::simd_dispatch as dispatch;
 
 /// Which entries of a product to compute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,7 +163,9 @@ fn tile<const R: usize, const W: usize>(
         Scale::None => {}
         Scale::Rows(sc) => {
             for (s, row) in acc.iter_mut().enumerate() {
-                row.iter_mut().for_each(|v| *v *= sc[i + s]);
+                for v in row.iter_mut() {
+                    *v *= sc[i + s];
+                }
             }
         }
         Scale::Columns(sc) => {
@@ -485,7 +453,9 @@ fn normalize_rows_impl(x: &mut [f64], d: usize) -> bool {
         let r = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])).sqrt();
         ok &= r.is_finite() && r > 0.0;
         let inv = 1.0 / r;
-        row.iter_mut().for_each(|v| *v *= inv);
+        for v in row.iter_mut() {
+            *v *= inv;
+        }
     }
     ok
 }

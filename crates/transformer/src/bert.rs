@@ -14,7 +14,8 @@
 //! sphere. A [`LayerSchedule`] chooses which trained layer acts at each step, so the dynamics can be run past the
 //! trained depth as in [GLPR] Figure 1 (ALBERT's shared layer iterated to 48 layers).
 //!
-//! All products use `Par::Seq` (single-threaded, deterministic reduction order). The working precision is the
+//! Each layer runs in parallel (rayon) over fixed partitions, blocks of 32 tokens or single heads, and every
+//! product inside a job uses `Par::Seq`: the bits do not depend on the number of threads. The working precision is the
 //! type parameter of [`BertEncoder`]: `f64` (default, used for the tests and Figure 1) or `f32` (the checkpoint's
 //! own precision, about twice as fast). Weights stored as F32 are widened exactly to f64.
 
@@ -22,12 +23,14 @@ use std::path::Path;
 use std::str::FromStr;
 
 use faer::linalg::matmul::matmul;
-use faer::prelude::ReborrowMut;
+use faer::prelude::{Reborrow, ReborrowMut};
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{TransformerError, read_file};
+use crate::special;
+use rayon::prelude::*;
 
 /// How to obtain the real weights; quoted by every "model missing" error and skipped test.
 pub const FETCH_HINT: &str =
@@ -186,7 +189,7 @@ struct Linear<T: Scalar> {
 }
 
 impl<T: Scalar> Linear<T> {
-    /// `out = W x + b` for every column of `x` (`in x n` -> `out x n`).
+    /// `out = W x + b` for every column of `x` (`in x n` -> `out x n`), single-threaded.
     fn apply(&self, x: MatRef<'_, T>, mut out: MatMut<'_, T>) {
         matmul(
             out.rb_mut(),
@@ -196,11 +199,20 @@ impl<T: Scalar> Linear<T> {
             T::ONE,
             Par::Seq,
         );
-        for j in 0..out.ncols() {
-            for (i, b) in self.bias.iter().enumerate() {
-                out[(i, j)] += *b;
-            }
-        }
+        add_bias(out, &self.bias);
+    }
+
+    /// `out += W x + b` (the residual connection), single-threaded.
+    fn add_to(&self, x: MatRef<'_, T>, mut out: MatMut<'_, T>) {
+        matmul(
+            out.rb_mut(),
+            Accum::Add,
+            self.weight.as_ref(),
+            x,
+            T::ONE,
+            Par::Seq,
+        );
+        add_bias(out, &self.bias);
     }
 }
 
@@ -212,10 +224,10 @@ struct LayerNorm<T: Scalar> {
 }
 
 impl<T: Scalar> LayerNorm<T> {
-    fn apply_in_place(&self, x: &mut Mat<T>) {
+    fn apply_in_place(&self, mut x: MatMut<'_, T>) {
         let d = T::from_f64(x.nrows() as f64);
         for j in 0..x.ncols() {
-            let col = x.col_as_slice_mut(j);
+            let col = column(&mut x, j);
             let mean = col.iter().fold(T::ZERO, |acc, &v| acc + v) / d;
             let var = col
                 .iter()
@@ -271,7 +283,8 @@ struct Workspace<T: Scalar> {
     query: Mat<T>,
     key: Mat<T>,
     value: Mat<T>,
-    scores: Mat<T>,
+    /// One `n x n` score matrix per head (heads run in parallel).
+    scores: Vec<Mat<T>>,
     context: Mat<T>,
     intermediate: Mat<T>,
 }
@@ -445,7 +458,9 @@ impl<T: Scalar> BertEncoder<T> {
             query: Mat::zeros(d, n),
             key: Mat::zeros(d, n),
             value: Mat::zeros(d, n),
-            scores: Mat::zeros(n, n),
+            scores: (0..cfg.num_attention_heads)
+                .map(|_| Mat::zeros(n, n))
+                .collect(),
             context: Mat::zeros(d, n),
             intermediate: Mat::zeros(cfg.intermediate_size, n),
         };
@@ -462,96 +477,124 @@ impl<T: Scalar> BertEncoder<T> {
         let mut h = Mat::from_fn(d, token_ids.len(), |k, i| {
             e.word[(k, token_ids[i] as usize)] + e.position[(k, i)] + e.token_type[(k, 0)]
         });
-        e.norm.apply_in_place(&mut h);
+        e.norm.apply_in_place(h.as_mut());
         h
     }
 
-    /// One post-LN encoder layer applied in place to `state` (`d x n`).
+    /// One post-LN encoder layer applied in place to `state` (`d x n`), in three parallel phases with
+    /// fixed partitions (so the result does not depend on the number of threads): the Q, K, V
+    /// projections by blocks of [`TOKEN_BLOCK`] tokens, attention by head, then the output projection,
+    /// LayerNorm, feed-forward and LayerNorm by blocks of tokens (all column-wise operations).
     fn apply_layer(&self, layer: &EncoderLayer<T>, state: &mut Mat<T>, ws: &mut Workspace<T>) {
-        let n = state.ncols();
-        let heads = self.config.num_attention_heads;
         let dh = self.config.head_dim();
         let scale = T::from_f64(1.0 / (dh as f64).sqrt());
-        layer.query.apply(state.as_ref(), ws.query.as_mut());
-        layer.key.apply(state.as_ref(), ws.key.as_mut());
-        layer.value.apply(state.as_ref(), ws.value.as_mut());
-        for a in 0..heads {
-            let q = ws.query.as_ref().subrows(a * dh, dh);
-            let k = ws.key.as_ref().subrows(a * dh, dh);
-            let v = ws.value.as_ref().subrows(a * dh, dh);
-            // scores[j, i] = <k_j, q_i> / sqrt(d_h): column i holds query i's logits over the keys j.
-            matmul(
-                ws.scores.as_mut(),
-                Accum::Replace,
-                k.transpose(),
-                q,
-                scale,
-                Par::Seq,
-            );
-            for i in 0..n {
-                softmax_in_place(ws.scores.col_as_slice_mut(i));
-            }
-            matmul(
-                ws.context.as_mut().subrows_mut(a * dh, dh),
-                Accum::Replace,
-                v,
-                ws.scores.as_ref(),
-                T::ONE,
-                Par::Seq,
-            );
-        }
-        // state <- LN(state + W_O context + b_O); the product is accumulated into the residual directly.
-        matmul(
-            state.as_mut(),
-            Accum::Add,
-            layer.attention_output.weight.as_ref(),
-            ws.context.as_ref(),
-            T::ONE,
-            Par::Seq,
-        );
-        add_bias(state, &layer.attention_output.bias);
-        layer.attention_norm.apply_in_place(state);
-
-        layer.ffn_in.apply(state.as_ref(), ws.intermediate.as_mut());
-        for j in 0..n {
-            for x in ws.intermediate.col_as_slice_mut(j) {
-                *x = x.gelu();
-            }
-        }
-        matmul(
-            state.as_mut(),
-            Accum::Add,
-            layer.ffn_out.weight.as_ref(),
-            ws.intermediate.as_ref(),
-            T::ONE,
-            Par::Seq,
-        );
-        add_bias(state, &layer.ffn_out.bias);
-        layer.ffn_norm.apply_in_place(state);
+        let x = state.as_ref();
+        column_blocks(ws.query.as_mut())
+            .into_iter()
+            .zip(column_blocks(ws.key.as_mut()))
+            .zip(column_blocks(ws.value.as_mut()))
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(b, ((q, k), v))| {
+                let xb = x.subcols(b * TOKEN_BLOCK, q.ncols());
+                layer.query.apply(xb, q);
+                layer.key.apply(xb, k);
+                layer.value.apply(xb, v);
+            });
+        let (query, key, value) = (ws.query.as_ref(), ws.key.as_ref(), ws.value.as_ref());
+        row_blocks(ws.context.as_mut(), dh)
+            .into_iter()
+            .zip(ws.scores.iter_mut())
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(a, (context, scores))| {
+                let (q, k, v) = (
+                    query.subrows(a * dh, dh),
+                    key.subrows(a * dh, dh),
+                    value.subrows(a * dh, dh),
+                );
+                // scores[j, i] = <k_j, q_i> / sqrt(d_h): column i holds query i's logits over the keys j.
+                matmul(
+                    scores.as_mut(),
+                    Accum::Replace,
+                    k.transpose(),
+                    q,
+                    scale,
+                    Par::Seq,
+                );
+                for i in 0..scores.ncols() {
+                    T::softmax_in_place(scores.col_as_slice_mut(i));
+                }
+                matmul(context, Accum::Replace, v, scores.as_ref(), T::ONE, Par::Seq);
+            });
+        let context = ws.context.as_ref();
+        column_blocks(state.as_mut())
+            .into_iter()
+            .zip(column_blocks(ws.intermediate.as_mut()))
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(b, (mut h, mut inner))| {
+                // h <- LN(h + W_O context + b_O)
+                let cb = context.subcols(b * TOKEN_BLOCK, h.ncols());
+                layer.attention_output.add_to(cb, h.rb_mut());
+                layer.attention_norm.apply_in_place(h.rb_mut());
+                // h <- LN(h + W_2 gelu(W_1 h + b_1) + b_2)
+                layer.ffn_in.apply(h.rb(), inner.rb_mut());
+                for j in 0..inner.ncols() {
+                    T::gelu_in_place(column(&mut inner, j));
+                }
+                layer.ffn_out.add_to(inner.rb(), h.rb_mut());
+                layer.ffn_norm.apply_in_place(h);
+            });
     }
 }
 
-fn add_bias<T: Scalar>(x: &mut Mat<T>, bias: &[T]) {
+/// Tokens per parallel job in the column-wise phases of a layer.
+const TOKEN_BLOCK: usize = 32;
+
+/// `m` split into consecutive blocks of [`TOKEN_BLOCK`] columns (the last one shorter).
+fn column_blocks<T>(m: MatMut<'_, T>) -> Vec<MatMut<'_, T>> {
+    let mut blocks = Vec::with_capacity(m.ncols().div_ceil(TOKEN_BLOCK));
+    let mut rest = m;
+    while rest.ncols() > TOKEN_BLOCK {
+        let (block, tail) = rest.split_at_col_mut(TOKEN_BLOCK);
+        blocks.push(block);
+        rest = tail;
+    }
+    blocks.push(rest);
+    blocks
+}
+
+/// `m` split into consecutive blocks of `rows` rows.
+fn row_blocks<T>(m: MatMut<'_, T>, rows: usize) -> Vec<MatMut<'_, T>> {
+    let mut blocks = Vec::with_capacity(m.nrows().div_ceil(rows));
+    let mut rest = m;
+    while rest.nrows() > rows {
+        let (block, tail) = rest.split_at_row_mut(rows);
+        blocks.push(block);
+        rest = tail;
+    }
+    blocks.push(rest);
+    blocks
+}
+
+/// Column `j` of a column-major view as a slice.
+fn column<'a, T>(m: &'a mut MatMut<'_, T>, j: usize) -> &'a mut [T] {
+    m.rb_mut()
+        .col_mut(j)
+        .try_as_col_major_mut()
+        .expect("encoder matrices are column-major")
+        .as_slice_mut()
+}
+
+fn add_bias<T: Scalar>(mut x: MatMut<'_, T>, bias: &[T]) {
     for j in 0..x.ncols() {
-        for (v, &b) in x.col_as_slice_mut(j).iter_mut().zip(bias) {
+        for (v, &b) in column(&mut x, j).iter_mut().zip(bias) {
             *v += b;
         }
-    }
-}
-
-/// Numerically stable softmax (shifted by the maximum).
-fn softmax_in_place<T: Scalar>(logits: &mut [T]) {
-    let max = logits
-        .iter()
-        .copied()
-        .fold(logits[0], |m, x| if x > m { x } else { m });
-    let mut sum = T::ZERO;
-    for x in logits.iter_mut() {
-        *x = (*x - max).exp();
-        sum += *x;
-    }
-    for x in logits.iter_mut() {
-        *x /= sum;
     }
 }
 
@@ -578,10 +621,11 @@ pub trait Scalar:
     fn from_f64(x: f64) -> Self;
     /// Widen to f64 (exact).
     fn to_f64(self) -> f64;
-    fn exp(self) -> Self;
     fn sqrt(self) -> Self;
-    /// Exact GELU, `x (1 + erf(x / sqrt 2)) / 2`.
-    fn gelu(self) -> Self;
+    /// Exact GELU, `x (1 + erf(x / sqrt 2)) / 2`, elementwise ([`crate::special::gelu`]).
+    fn gelu_in_place(v: &mut [Self]);
+    /// Stable softmax of a slice ([`crate::special::softmax_in_place`]).
+    fn softmax_in_place(v: &mut [Self]);
 }
 
 impl Scalar for f64 {
@@ -594,14 +638,14 @@ impl Scalar for f64 {
     fn to_f64(self) -> f64 {
         self
     }
-    fn exp(self) -> Self {
-        f64::exp(self)
-    }
     fn sqrt(self) -> Self {
         f64::sqrt(self)
     }
-    fn gelu(self) -> Self {
-        0.5 * self * (1.0 + libm::erf(self * std::f64::consts::FRAC_1_SQRT_2))
+    fn gelu_in_place(v: &mut [Self]) {
+        special::gelu_in_place(v);
+    }
+    fn softmax_in_place(v: &mut [Self]) {
+        special::softmax_in_place(v);
     }
 }
 
@@ -615,14 +659,24 @@ impl Scalar for f32 {
     fn to_f64(self) -> f64 {
         f64::from(self)
     }
-    fn exp(self) -> Self {
-        f32::exp(self)
-    }
     fn sqrt(self) -> Self {
         f32::sqrt(self)
     }
-    fn gelu(self) -> Self {
-        0.5 * self * (1.0 + libm::erff(self * std::f32::consts::FRAC_1_SQRT_2))
+    /// Evaluated in f64 and rounded (within one f32 rounding of the exact value).
+    fn gelu_in_place(v: &mut [Self]) {
+        let mut wide = [0.0f64; 64];
+        for chunk in v.chunks_mut(64) {
+            let w = &mut wide[..chunk.len()];
+            w.iter_mut().zip(chunk.iter()).for_each(|(w, &x)| *w = f64::from(x));
+            special::gelu_in_place(w);
+            chunk.iter_mut().zip(w.iter()).for_each(|(x, &w)| *x = w as f32);
+        }
+    }
+    /// Evaluated in f64 and rounded.
+    fn softmax_in_place(v: &mut [Self]) {
+        let mut wide: Vec<f64> = v.iter().map(|&x| f64::from(x)).collect();
+        special::softmax_in_place(&mut wide);
+        v.iter_mut().zip(&wide).for_each(|(x, &w)| *x = w as f32);
     }
 }
 

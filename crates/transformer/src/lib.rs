@@ -12,6 +12,7 @@
 //!   post-LayerNorm), returning the hidden state after every layer, generic over the working precision
 //!   ([`bert::Scalar`]: `f64` by default, `f32` about twice as fast);
 //! - [`tokenize`]: the WordPiece tokenizer (Hugging Face `tokenizer.json`), baked-in padding/truncation off;
+//! - [`special`]: vectorised erfc, GELU and softmax (fixed-order sums);
 //! - [`spectra`]: per-head spectra of the value map and of the symmetric part of Q^T K ([GLPR] section 2, Problem 2);
 //! - [`figure1`]: the Figure-1 data (per-layer cosine statistics and histograms) as serde structs;
 //! - [`error`]: the typed error.
@@ -19,6 +20,7 @@
 pub mod bert;
 pub mod error;
 pub mod figure1;
+pub mod special;
 pub mod spectra;
 pub mod tokenize;
 

@@ -419,3 +419,41 @@ fn schedules_map_steps_to_layers() {
     }
     assert!("shared".parse::<LayerSchedule>().is_err());
 }
+
+#[test]
+fn parallel_forward_is_thread_count_independent_and_correct() {
+    // 70 tokens: three blocks of the column-wise phases (32 + 32 + 6), two heads
+    let config = BertConfig {
+        max_position_embeddings: 80,
+        ..tiny_config()
+    };
+    let weights = random_weights(&config);
+    let bytes = serialize(&weights, None);
+    let encoder = BertEncoder::<f64>::from_safetensors(config.clone(), &bytes).expect("load");
+    let ids: Vec<u32> = (0..70u32).map(|i| (i * 7 + 3) % 23).collect();
+    let run = |threads: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("pool")
+            .install(|| encoder.forward(&ids, LayerSchedule::Cycle, 4).expect("forward"))
+    };
+    let (one, three) = (run(1), run(3));
+    let reference = Reference {
+        c: &config,
+        w: &weights,
+    };
+    let mut expected = reference.embed(&ids);
+    for (t, (a, b)) in one.iter().zip(&three).enumerate() {
+        for j in 0..a.ncols() {
+            for i in 0..a.nrows() {
+                assert_eq!(a[(i, j)].to_bits(), b[(i, j)].to_bits(), "layer {t} ({i}, {j})");
+            }
+        }
+        if t > 0 {
+            expected = reference.layer(&expected, (t - 1) % 2);
+        }
+        let err = max_abs_diff_states(a, &expected);
+        assert!(err < 1e-10, "layer {t}: max |diff| = {err:e}");
+    }
+}
