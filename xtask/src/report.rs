@@ -193,6 +193,9 @@ pub fn report(args: ReportArgs) -> Result<()> {
                 "- runtime: {runtime:.0} s ({:.1} min) on this 2-core machine",
                 runtime / 60.0
             )?;
+            if let Some(steps) = integrated_steps(&record) {
+                writeln!(md, "- {steps}")?;
+            }
             if let Some(params) = record.get("params") {
                 writeln!(md, "- parameters: `{}`", serde_json::to_string(params)?)?;
             }
@@ -253,6 +256,23 @@ pub fn report(args: ReportArgs) -> Result<()> {
 }
 
 /// `path` relative to `base` when it lies below it, else `path` itself (for links in the Markdown).
+/// "integrator steps: taken of total (...)" over the phase-diagram panels of a record, when it has them.
+fn integrated_steps(record: &serde_json::Value) -> Option<String> {
+    let panels = record.get("panels")?.as_array()?;
+    let (mut taken, mut total) = (0u64, 0u64);
+    for panel in panels {
+        taken += panel.get("steps_integrated")?.as_u64()?;
+        let params = panel.get("params")?;
+        let betas = params.get("betas")?.as_array()?.len() as u64;
+        total += params.get("steps")?.as_u64()? * betas * params.get("realizations")?.as_u64()?;
+    }
+    Some(format!(
+        "integrator steps taken: {taken} of {total} ({:.1}%; the rest skipped by the exact consensus exit, \
+         `attnflow_dynamics::ensemble::consensus_locked`)",
+        100.0 * taken as f64 / total as f64
+    ))
+}
+
 fn pathdiff(path: &std::path::Path, base: &std::path::Path) -> String {
     let (p, b) = (
         path.canonicalize().unwrap_or(path.to_path_buf()),

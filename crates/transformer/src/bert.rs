@@ -527,7 +527,14 @@ impl<T: Scalar> BertEncoder<T> {
                 for i in 0..scores.ncols() {
                     T::softmax_in_place(scores.col_as_slice_mut(i));
                 }
-                matmul(context, Accum::Replace, v, scores.as_ref(), T::ONE, Par::Seq);
+                matmul(
+                    context,
+                    Accum::Replace,
+                    v,
+                    scores.as_ref(),
+                    T::ONE,
+                    Par::Seq,
+                );
             });
         let context = ws.context.as_ref();
         column_blocks(state.as_mut())
@@ -667,9 +674,14 @@ impl Scalar for f32 {
         let mut wide = [0.0f64; 64];
         for chunk in v.chunks_mut(64) {
             let w = &mut wide[..chunk.len()];
-            w.iter_mut().zip(chunk.iter()).for_each(|(w, &x)| *w = f64::from(x));
+            w.iter_mut()
+                .zip(chunk.iter())
+                .for_each(|(w, &x)| *w = f64::from(x));
             special::gelu_in_place(w);
-            chunk.iter_mut().zip(w.iter()).for_each(|(x, &w)| *x = w as f32);
+            chunk
+                .iter_mut()
+                .zip(w.iter())
+                .for_each(|(x, &w)| *x = w as f32);
         }
     }
     /// Evaluated in f64 and rounded.

@@ -104,7 +104,9 @@ pub fn softmax_in_place(v: &mut [f64]) {
 
 #[inline(always)]
 fn softmax_impl(v: &mut [f64]) {
-    let m = v.iter().fold(f64::NEG_INFINITY, |m, &x| if x > m { x } else { m });
+    let m = v
+        .iter()
+        .fold(f64::NEG_INFINITY, |m, &x| if x > m { x } else { m });
     let mut lanes = [0.0f64; LANES];
     let mut chunks = v.chunks_exact_mut(LANES);
     for c in chunks.by_ref() {
@@ -165,7 +167,11 @@ mod tests {
                 0.5 * x * (1.0 + libm::erf(x * std::f64::consts::FRAC_1_SQRT_2))
             };
             // absolute error for x >= 0 (values of size x), relative for x < 0
-            let scale = if x >= 0.0 { x.max(1.0) } else { reference.abs() };
+            let scale = if x >= 0.0 {
+                x.max(1.0)
+            } else {
+                reference.abs()
+            };
             let tolerance = 16.0 * (0.5 * x * x + 1.0) * f64::EPSILON;
             assert!(
                 (g - reference).abs() <= tolerance * scale.max(f64::MIN_POSITIVE),
@@ -176,7 +182,9 @@ mod tests {
 
     #[test]
     fn softmax_sums_to_one_and_is_shift_invariant() {
-        let v: Vec<f64> = (0..37).map(|i| ((i * 17 % 11) as f64) * 0.7 - 3.0).collect();
+        let v: Vec<f64> = (0..37)
+            .map(|i| ((i * 17 % 11) as f64) * 0.7 - 3.0)
+            .collect();
         let mut a = v.clone();
         softmax_in_place(&mut a);
         let mut b: Vec<f64> = v.iter().map(|x| x + 1000.0).collect();

@@ -436,7 +436,11 @@ fn parallel_forward_is_thread_count_independent_and_correct() {
             .num_threads(threads)
             .build()
             .expect("pool")
-            .install(|| encoder.forward(&ids, LayerSchedule::Cycle, 4).expect("forward"))
+            .install(|| {
+                encoder
+                    .forward(&ids, LayerSchedule::Cycle, 4)
+                    .expect("forward")
+            })
     };
     let (one, three) = (run(1), run(3));
     let reference = Reference {
@@ -447,7 +451,11 @@ fn parallel_forward_is_thread_count_independent_and_correct() {
     for (t, (a, b)) in one.iter().zip(&three).enumerate() {
         for j in 0..a.ncols() {
             for i in 0..a.nrows() {
-                assert_eq!(a[(i, j)].to_bits(), b[(i, j)].to_bits(), "layer {t} ({i}, {j})");
+                assert_eq!(
+                    a[(i, j)].to_bits(),
+                    b[(i, j)].to_bits(),
+                    "layer {t} ({i}, {j})"
+                );
             }
         }
         if t > 0 {
