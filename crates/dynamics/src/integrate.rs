@@ -141,12 +141,20 @@ impl Integrator for PaperEuler {
         check_step(h, x, n, d)?;
         self.drift.resize(n * d, 0.0);
         field.drift_into(x, n, d, &mut self.drift, &mut self.ws)?;
-        x.iter_mut()
-            .zip(&self.drift)
-            .for_each(|(xi, fi)| *xi += h * fi);
         self.stats.steps += 1;
         self.stats.accepted += 1;
         self.stats.evaluations += 1;
+        if field.geometry() == Geometry::Sphere {
+            // update and renormalisation in one pass
+            return if crate::kernel::euler_normalize_rows(x, &self.drift, h, d) {
+                Ok(())
+            } else {
+                Err(DynamicsError::NonFiniteState { t: f64::NAN })
+            };
+        }
+        x.iter_mut()
+            .zip(&self.drift)
+            .for_each(|(xi, fi)| *xi += h * fi);
         finish_step(field, x, d)
     }
     fn stats(&self) -> IntegrationStats {

@@ -433,13 +433,26 @@ pub fn weighted_rows(w: &[f64], x: &[f64], n: usize, m: usize, d: usize, out: &m
 /// mod 4, each in index order), combined as (s0 + s1) + (s2 + s3): the same bits on every machine.
 /// Returns true when every norm was finite and positive (then every new coordinate is finite).
 pub fn normalize_rows(x: &mut [f64], d: usize) -> bool {
-    dispatch!(normalize_rows_impl(x, d))
+    dispatch!(normalize_rows_impl(x, None, d))
+}
+
+/// The paper's Euler step and renormalisation in one pass: `x_i <- y_i / ‖y_i‖` with
+/// `y_i = x_i + h f_i` (the same operations, hence the same bits, as the update followed by
+/// [`normalize_rows`]).
+pub fn euler_normalize_rows(x: &mut [f64], f: &[f64], h: f64, d: usize) -> bool {
+    assert_eq!(x.len(), f.len(), "euler_normalize_rows: shapes differ");
+    dispatch!(normalize_rows_impl(x, Some((f, h)), d))
 }
 
 #[inline(always)]
-fn normalize_rows_impl(x: &mut [f64], d: usize) -> bool {
+fn normalize_rows_impl(x: &mut [f64], step: Option<(&[f64], f64)>, d: usize) -> bool {
     let mut ok = true;
-    for row in x.chunks_exact_mut(d) {
+    for (i, row) in x.chunks_exact_mut(d).enumerate() {
+        if let Some((f, h)) = step {
+            for (v, &g) in row.iter_mut().zip(&f[i * d..(i + 1) * d]) {
+                *v += h * g;
+            }
+        }
         let mut lanes = [0.0f64; 4];
         let mut chunks = row.chunks_exact(4);
         for c in chunks.by_ref() {

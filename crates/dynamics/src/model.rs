@@ -260,7 +260,9 @@ impl SelfAttention {
         self.mask
     }
 
-    /// Adds head `h`'s contribution sum_j A_ij V x_j to `out`.
+    /// Adds head `h`'s contribution sum_j A_ij V x_j to `out`, or (`assign`, for a first head with
+    /// V = I) writes it there directly.
+    #[allow(clippy::too_many_arguments)]
     fn add_head(
         &self,
         head: &AttentionHead,
@@ -268,52 +270,81 @@ impl SelfAttention {
         n: usize,
         d: usize,
         out: &mut [f64],
+        assign: bool,
         ws: &mut Workspace,
     ) -> Result<()> {
         kernel::transpose(x, n, d, &mut ws.transposed);
+        if assign {
+            return self.head_average(head, x, n, d, ws, out);
+        }
+        let mut average = std::mem::take(&mut ws.average);
+        let result = self.head_average(head, x, n, d, ws, &mut average);
+        if result.is_ok() {
+            match (&head.value, &head.value_transposed) {
+                (Value::Identity, _) => out
+                    .iter_mut()
+                    .zip(average.iter())
+                    .for_each(|(o, a)| *o += a),
+                (Value::NegIdentity, _) => out
+                    .iter_mut()
+                    .zip(average.iter())
+                    .for_each(|(o, a)| *o -= a),
+                (Value::Matrix(_), Some(vt)) => {
+                    kernel::rows_times_matrix(&average, n, d, vt.as_slice(), &mut ws.value_out);
+                    out.iter_mut()
+                        .zip(ws.value_out.iter())
+                        .for_each(|(o, a)| *o += a);
+                }
+                (Value::Matrix(v), None) => {
+                    kernel::rows_times_matrix(
+                        &average,
+                        n,
+                        d,
+                        v.transpose().as_slice(),
+                        &mut ws.value_out,
+                    );
+                    out.iter_mut()
+                        .zip(ws.value_out.iter())
+                        .for_each(|(o, a)| *o += a);
+                }
+            }
+        }
+        ws.average = average;
+        result
+    }
+
+    /// `average_i = sum_j A_ij x_j` for one head: symmetric weights when they apply, else weights
+    /// shifted row by row.
+    fn head_average(
+        &self,
+        head: &AttentionHead,
+        x: &[f64],
+        n: usize,
+        d: usize,
+        ws: &mut Workspace,
+        average: &mut [f64],
+    ) -> Result<()> {
         let symmetric = head.interaction.is_none()
             && self.mask == Mask::Full
-            && self.symmetric_average(x, n, d, ws)?;
+            && self.symmetric_average(x, n, d, ws, average)?;
         if !symmetric {
-            self.row_shifted_average(head, x, n, d, ws)?;
-        }
-        let average = &ws.average;
-        match (&head.value, &head.value_transposed) {
-            (Value::Identity, _) => out
-                .iter_mut()
-                .zip(average.iter())
-                .for_each(|(o, a)| *o += a),
-            (Value::NegIdentity, _) => out
-                .iter_mut()
-                .zip(average.iter())
-                .for_each(|(o, a)| *o -= a),
-            (Value::Matrix(_), Some(vt)) => {
-                kernel::rows_times_matrix(average, n, d, vt.as_slice(), &mut ws.value_out);
-                out.iter_mut()
-                    .zip(ws.value_out.iter())
-                    .for_each(|(o, a)| *o += a);
-            }
-            (Value::Matrix(v), None) => {
-                kernel::rows_times_matrix(
-                    average,
-                    n,
-                    d,
-                    v.transpose().as_slice(),
-                    &mut ws.value_out,
-                );
-                out.iter_mut()
-                    .zip(ws.value_out.iter())
-                    .for_each(|(o, a)| *o += a);
-            }
+            self.row_shifted_average(head, x, n, d, ws, average)?;
         }
         Ok(())
     }
 
-    /// B = I, no mask: `ws.average_i = sum_j A_ij x_j` from the symmetric weights of
+    /// B = I, no mask: `average_i = sum_j A_ij x_j` from the symmetric weights of
     /// [`kernel::symmetric_weights`] (one exponential per unordered pair). Returns false, having
     /// computed only the Gram matrix, when those weights do not apply (rows of very different norms
     /// at large beta).
-    fn symmetric_average(&self, x: &[f64], n: usize, d: usize, ws: &mut Workspace) -> Result<bool> {
+    fn symmetric_average(
+        &self,
+        x: &[f64],
+        n: usize,
+        d: usize,
+        ws: &mut Workspace,
+        average: &mut [f64],
+    ) -> Result<bool> {
         kernel::gram_with_transposed(x, &ws.transposed, n, d, &mut ws.gram);
         ws.gram_valid = self.heads.len() == 1;
         let beta = self.beta;
@@ -334,15 +365,7 @@ impl SelfAttention {
         }
         if d >= kernel::WIDE {
             // average = diag(s) E X, directly in rows
-            kernel::matmul_scaled(
-                &ws.logits,
-                x,
-                n,
-                n,
-                d,
-                Scale::Rows(&ws.scale),
-                &mut ws.average,
-            );
+            kernel::matmul_scaled(&ws.logits, x, n, n, d, Scale::Rows(&ws.scale), average);
         } else {
             // few coordinates: average^T = X^T E diag(s) (E is symmetric) is the wide product
             kernel::matmul_scaled(
@@ -354,13 +377,13 @@ impl SelfAttention {
                 Scale::Columns(&ws.scale),
                 &mut ws.value_out,
             );
-            kernel::transpose(&ws.value_out[..d * n], d, n, &mut ws.average);
+            kernel::transpose(&ws.value_out[..d * n], d, n, average);
         }
         Ok(true)
     }
 
     /// General weights exp(beta x_i^T B x_j), each row shifted by its own maximum (and the causal
-    /// mask): `ws.average_i = sum_j A_ij x_j`.
+    /// mask): `average_i = sum_j A_ij x_j`.
     fn row_shifted_average(
         &self,
         head: &AttentionHead,
@@ -368,6 +391,7 @@ impl SelfAttention {
         n: usize,
         d: usize,
         ws: &mut Workspace,
+        average: &mut [f64],
     ) -> Result<()> {
         let Workspace {
             gram,
@@ -375,7 +399,6 @@ impl SelfAttention {
             logits,
             transposed,
             projected,
-            average,
             scale,
             ..
         } = ws;
@@ -449,10 +472,14 @@ impl VectorField for SelfAttention {
         }
         ws.ensure(n, d);
         ws.gram_valid = false;
-        out.fill(0.0);
-        for head in &self.heads {
+        // with V = I the first head's average is written into `out` directly
+        let assign_first = self.heads[0].value == Value::Identity;
+        if !assign_first {
+            out.fill(0.0);
+        }
+        for (h, head) in self.heads.iter().enumerate() {
             head.check_dim(d)?;
-            self.add_head(head, x, n, d, out, ws)?;
+            self.add_head(head, x, n, d, out, h == 0 && assign_first, ws)?;
         }
         Ok(())
     }

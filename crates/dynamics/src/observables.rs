@@ -5,15 +5,18 @@ use crate::config::Configuration;
 use crate::error::{Result, check_positive, invalid};
 
 /// Number of ordered pairs (i, j), i != j, with <x_i, x_j> > threshold (strict, as the authors'
-/// test). `gram` is n x n row-major.
+/// test). `gram` is n x n row-major and symmetric (every Gram matrix of this crate is, bitwise):
+/// twice the count over i < j.
 pub fn pairs_above(gram: &[f64], n: usize, threshold: f64) -> u64 {
-    // branch-free count over the whole matrix, then remove the diagonal
-    let all: u64 = gram[..n * n]
-        .iter()
-        .map(|&g| u64::from(g > threshold))
+    let upper: u64 = (0..n)
+        .map(|i| {
+            gram[i * n + i + 1..(i + 1) * n]
+                .iter()
+                .map(|&g| u64::from(g > threshold))
+                .sum::<u64>()
+        })
         .sum();
-    let diagonal: u64 = (0..n).map(|i| u64::from(gram[i * n + i] > threshold)).sum();
-    all - diagonal
+    2 * upper
 }
 
 /// Fraction of ordered pairs i != j with <x_i, x_j> > 1 - delta: the [GLPR] Figure 3 estimate of
@@ -150,6 +153,24 @@ mod tests {
         assert!((fraction_pairs_above(&g, 5, 1.0 - 1e-3) - 0.2).abs() < 1e-15);
         assert!(pair_above(&g, 5, 1.0 - 1e-3));
         assert!((min_inner_product(&g, 5) - (3.0005f64).cos()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn pair_count_equals_the_count_over_all_ordered_pairs() {
+        let x = crate::sampling::uniform_sphere(
+            40,
+            3,
+            &mut crate::sampling::stream(8, 0, crate::sampling::Purpose::Other(1)),
+        )
+        .unwrap();
+        let g = x.gram();
+        for threshold in [-0.5, 0.0, 0.5, 0.9] {
+            let all = (0..40)
+                .flat_map(|i| (0..40).map(move |j| (i, j)))
+                .filter(|&(i, j)| i != j && g[i * 40 + j] > threshold)
+                .count() as u64;
+            assert_eq!(pairs_above(&g, 40, threshold), all);
+        }
     }
 
     #[test]
