@@ -1,5 +1,5 @@
 //! 48-layer forward pass of all-MiniLM-L6-v2 over a 300-token Wikipedia text (8x the trained depth), in f64
-//! and f32, single-threaded. Skips (prints a message naming `cargo xtask fetch-model`) when the weights are
+//! and f32, on the rayon pool (all cores; the partition is fixed, so the bits do not depend on it). Skips (prints a message naming `cargo xtask fetch-model`) when the weights are
 //! absent. Run: `cargo bench -p attnflow-transformer --bench forward`.
 
 use std::path::Path;
