@@ -446,14 +446,31 @@ pub fn euler_normalize_rows(x: &mut [f64], f: &[f64], h: f64, d: usize) -> bool 
 
 #[inline(always)]
 fn normalize_rows_impl(x: &mut [f64], step: Option<(&[f64], f64)>, d: usize) -> bool {
+    // four rows at a time, so that their (latency-bound) sums and square roots overlap
     let mut ok = true;
-    for (i, row) in x.chunks_exact_mut(d).enumerate() {
-        if let Some((f, h)) = step {
-            for (v, &g) in row.iter_mut().zip(&f[i * d..(i + 1) * d]) {
-                *v += h * g;
-            }
+    let mut blocks = x.chunks_exact_mut(4 * d);
+    let mut first = 0;
+    for block in blocks.by_ref() {
+        ok &= normalize_block::<4>(block, step.map(|(f, h)| (&f[first..first + 4 * d], h)), d);
+        first += 4 * d;
+    }
+    for row in blocks.into_remainder().chunks_exact_mut(d) {
+        ok &= normalize_block::<1>(row, step.map(|(f, h)| (&f[first..first + d], h)), d);
+        first += d;
+    }
+    ok
+}
+
+/// R consecutive rows of length d (see [`normalize_rows`]).
+#[inline(always)]
+fn normalize_block<const R: usize>(x: &mut [f64], step: Option<(&[f64], f64)>, d: usize) -> bool {
+    if let Some((f, h)) = step {
+        for (v, &g) in x.iter_mut().zip(f) {
+            *v += h * g;
         }
-        let mut lanes = [0.0f64; 4];
+    }
+    let mut lanes = [[0.0f64; 4]; R];
+    for (row, lanes) in x.chunks_exact(d).zip(lanes.iter_mut()) {
         let mut chunks = row.chunks_exact(4);
         for c in chunks.by_ref() {
             for k in 0..4 {
@@ -463,6 +480,9 @@ fn normalize_rows_impl(x: &mut [f64], step: Option<(&[f64], f64)>, d: usize) -> 
         for (k, &v) in chunks.remainder().iter().enumerate() {
             lanes[k] = v.mul_add(v, lanes[k]);
         }
+    }
+    let mut ok = true;
+    for (row, lanes) in x.chunks_exact_mut(d).zip(lanes.iter()) {
         let r = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])).sqrt();
         ok &= r.is_finite() && r > 0.0;
         let inv = 1.0 / r;
