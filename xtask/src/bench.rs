@@ -113,11 +113,11 @@ pub fn bench(args: BenchArgs) -> Result<()> {
     )?;
     writeln!(
         md,
-        "(`+ exit`: a realisation stops once its points are provably locked in a cap of radius < delta / 4,"
+        "(`+ exit`: a realisation stops once all its points provably stay within a cap around x_1 that keeps"
     )?;
     writeln!(
         md,
-        "`ensemble::consensus_locked`). The two implementations use different random streams, so their final"
+        "every pair above 1 - delta, `ensemble::consensus_locked`). The two implementations use different random streams, so their final"
     )?;
     writeln!(
         md,
