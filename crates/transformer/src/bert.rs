@@ -189,24 +189,12 @@ struct Linear<T: Scalar> {
 }
 
 impl<T: Scalar> Linear<T> {
-    /// `out = W x + b` for every column of `x` (`in x n` -> `out x n`), single-threaded.
-    fn apply(&self, x: MatRef<'_, T>, mut out: MatMut<'_, T>) {
+    /// `out = W x + b` (`Accum::Replace`) or `out += W x + b` (`Accum::Add`, a residual connection)
+    /// for every column of `x` (`in x n` -> `out x n`), single-threaded.
+    fn apply(&self, x: MatRef<'_, T>, mut out: MatMut<'_, T>, accum: Accum) {
         matmul(
             out.rb_mut(),
-            Accum::Replace,
-            self.weight.as_ref(),
-            x,
-            T::ONE,
-            Par::Seq,
-        );
-        add_bias(out, &self.bias);
-    }
-
-    /// `out += W x + b` (the residual connection), single-threaded.
-    fn add_to(&self, x: MatRef<'_, T>, mut out: MatMut<'_, T>) {
-        matmul(
-            out.rb_mut(),
-            Accum::Add,
+            accum,
             self.weight.as_ref(),
             x,
             T::ONE,
@@ -498,9 +486,9 @@ impl<T: Scalar> BertEncoder<T> {
             .enumerate()
             .for_each(|(b, ((q, k), v))| {
                 let xb = x.subcols(b * TOKEN_BLOCK, q.ncols());
-                layer.query.apply(xb, q);
-                layer.key.apply(xb, k);
-                layer.value.apply(xb, v);
+                layer.query.apply(xb, q, Accum::Replace);
+                layer.key.apply(xb, k, Accum::Replace);
+                layer.value.apply(xb, v, Accum::Replace);
             });
         let (query, key, value) = (ws.query.as_ref(), ws.key.as_ref(), ws.value.as_ref());
         row_blocks(ws.context.as_mut(), dh)
@@ -546,14 +534,14 @@ impl<T: Scalar> BertEncoder<T> {
             .for_each(|(b, (mut h, mut inner))| {
                 // h <- LN(h + W_O context + b_O)
                 let cb = context.subcols(b * TOKEN_BLOCK, h.ncols());
-                layer.attention_output.add_to(cb, h.rb_mut());
+                layer.attention_output.apply(cb, h.rb_mut(), Accum::Add);
                 layer.attention_norm.apply_in_place(h.rb_mut());
                 // h <- LN(h + W_2 gelu(W_1 h + b_1) + b_2)
-                layer.ffn_in.apply(h.rb(), inner.rb_mut());
+                layer.ffn_in.apply(h.rb(), inner.rb_mut(), Accum::Replace);
                 for j in 0..inner.ncols() {
                     T::gelu_in_place(column(&mut inner, j));
                 }
-                layer.ffn_out.add_to(inner.rb(), h.rb_mut());
+                layer.ffn_out.apply(inner.rb(), h.rb_mut(), Accum::Add);
                 layer.ffn_norm.apply_in_place(h);
             });
     }
