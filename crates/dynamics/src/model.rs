@@ -9,9 +9,12 @@
 //! beta = 0; repulsive V = -I_d; multi-head (2.7); pure attention in R^d without projection (9.1);
 //! the causal mask of [beyond] item 5 (sum over j <= i).
 //!
-//! Numerics: the weights of row i are computed as exp(beta (L_ij - m_i)) with m_i = max_j L_ij
-//! (L_ij = x_i^T B x_j), so the softmax never overflows for any beta >= 0. The USA weights are then
-//! multiplied back by e^{beta m_i} / n; when beta m_i > 709 that factor does not exist in f64 and the
+//! Numerics: every weight is computed shifted, as exp(beta (L_ij - m)) with L_ij = x_i^T B x_j, so the
+//! softmax never overflows for any beta >= 0. For B = I without mask the shift is one common
+//! m = max_i |x_i|^2 (>= every L_ij by Cauchy-Schwarz), which keeps the weights symmetric: one
+//! exponential per unordered pair ([`kernel::symmetric_weights`]); otherwise, or when the norms are
+//! too uneven for a common shift, it is the row maximum m_i = max_j L_ij. The USA weights are
+//! multiplied back by e^{beta m} / n; when beta m > 709 that factor does not exist in f64 and the
 //! evaluation fails with [`DynamicsError::WeightOverflow`] instead of producing inf or NaN.
 
 use crate::error::{DynamicsError, Result, check_non_negative, invalid};
@@ -355,13 +358,7 @@ impl SelfAttention {
         };
         match self.normalization {
             Normalization::Softmax => ws.scale.iter_mut().for_each(|z| *z = 1.0 / *z),
-            Normalization::Uniform => {
-                let e = beta * shift;
-                if e > 709.0 {
-                    return Err(DynamicsError::WeightOverflow { exponent: e });
-                }
-                ws.scale.fill(kernel::exp(e) / n as f64);
-            }
+            Normalization::Uniform => ws.scale.fill(uniform_factor(beta * shift, n)?),
         }
         if d >= kernel::WIDE {
             // average = diag(s) E X, directly in rows
@@ -430,18 +427,21 @@ impl SelfAttention {
             kernel::exp_in_place(row);
             scale[i] = match self.normalization {
                 Normalization::Softmax => 1.0 / row.iter().sum::<f64>(),
-                Normalization::Uniform => {
-                    let e = beta * m;
-                    if e > 709.0 {
-                        return Err(DynamicsError::WeightOverflow { exponent: e });
-                    }
-                    kernel::exp(e) / n as f64
-                }
+                Normalization::Uniform => uniform_factor(beta * m, n)?,
             };
         }
         kernel::matmul_scaled(logits, x, n, n, d, Scale::Rows(scale), average);
         Ok(())
     }
+}
+
+/// The (USA) factor e^{exponent} / n that undoes the shift of the weights, or
+/// [`DynamicsError::WeightOverflow`] when it does not exist in f64.
+fn uniform_factor(exponent: f64, n: usize) -> Result<f64> {
+    if exponent > 709.0 {
+        return Err(DynamicsError::WeightOverflow { exponent });
+    }
+    Ok(kernel::exp(exponent) / n as f64)
 }
 
 impl VectorField for SelfAttention {
@@ -609,6 +609,32 @@ mod tests {
                 assert!((a - r).abs() < 1e-13, "{model:?}: {a} vs {r}");
             }
         }
+    }
+
+    #[test]
+    fn uneven_norms_fall_back_to_row_shifts() {
+        // (9.1) in R^d with norms 1 and 3: beta (max - min |x_i|^2) = 1600 > SYMMETRIC_SHIFT_LIMIT,
+        // so each row is shifted by its own maximum; compare with the direct formula
+        let (n, d, beta) = (4, 2, 200.0);
+        let x = [1.0, 0.0, 0.0, 3.0, 0.6, 0.8, -3.0, 0.0];
+        let mut out = vec![0.0; n * d];
+        SelfAttention::pure_attention(beta, None, Value::Identity)
+            .unwrap()
+            .drift(&x, n, d, &mut out)
+            .unwrap();
+        for i in 0..n {
+            let logits: Vec<f64> = (0..n)
+                .map(|j| beta * crate::config::dot(&x[i * d..i * d + d], &x[j * d..j * d + d]))
+                .collect();
+            let m = logits.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let w: Vec<f64> = logits.iter().map(|l| (l - m).exp()).collect();
+            let z: f64 = w.iter().sum();
+            for k in 0..d {
+                let expected: f64 = (0..n).map(|j| w[j] / z * x[j * d + k]).sum();
+                assert!((out[i * d + k] - expected).abs() < 1e-12, "{i} {k}");
+            }
+        }
+        assert!(out.iter().all(|v| v.is_finite()));
     }
 
     #[test]
