@@ -552,23 +552,25 @@ const TOKEN_BLOCK: usize = 32;
 
 /// `m` split into consecutive blocks of [`TOKEN_BLOCK`] columns (the last one shorter).
 fn column_blocks<T>(m: MatMut<'_, T>) -> Vec<MatMut<'_, T>> {
-    let mut blocks = Vec::with_capacity(m.ncols().div_ceil(TOKEN_BLOCK));
-    let mut rest = m;
-    while rest.ncols() > TOKEN_BLOCK {
-        let (block, tail) = rest.split_at_col_mut(TOKEN_BLOCK);
-        blocks.push(block);
-        rest = tail;
-    }
-    blocks.push(rest);
-    blocks
+    split_blocks(m, TOKEN_BLOCK, |m| m.ncols(), |m, k| m.split_at_col_mut(k))
 }
 
 /// `m` split into consecutive blocks of `rows` rows.
 fn row_blocks<T>(m: MatMut<'_, T>, rows: usize) -> Vec<MatMut<'_, T>> {
-    let mut blocks = Vec::with_capacity(m.nrows().div_ceil(rows));
+    split_blocks(m, rows, |m| m.nrows(), |m, k| m.split_at_row_mut(k))
+}
+
+/// `m` cut into consecutive blocks of `size` along one axis (`len` its extent, `split` the cut).
+fn split_blocks<'a, T>(
+    m: MatMut<'a, T>,
+    size: usize,
+    len: fn(&MatMut<'a, T>) -> usize,
+    split: fn(MatMut<'a, T>, usize) -> (MatMut<'a, T>, MatMut<'a, T>),
+) -> Vec<MatMut<'a, T>> {
+    let mut blocks = Vec::with_capacity(len(&m).div_ceil(size));
     let mut rest = m;
-    while rest.nrows() > rows {
-        let (block, tail) = rest.split_at_row_mut(rows);
+    while len(&rest) > size {
+        let (block, tail) = split(rest, size);
         blocks.push(block);
         rest = tail;
     }
