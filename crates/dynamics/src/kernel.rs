@@ -252,7 +252,7 @@ fn transpose_into(
         "transpose: slice shorter than its shape"
     );
     #[cfg(target_arch = "x86_64")]
-    let avx = std::is_x86_feature_detected!("avx");
+    let avx = crate::simd::allows(crate::simd::Level::Avx2) && std::is_x86_feature_detected!("avx");
     #[cfg(not(target_arch = "x86_64"))]
     let avx = false;
     for r0 in (0..rb).step_by(B) {

@@ -16,10 +16,11 @@
 //! - [`ensemble`]: parallel, deterministic phase diagrams (Figures 3-5).
 
 /// `simd_dispatch!(f(args))`: calls `f(args)` through a copy compiled for AVX-512 (F, VL, DQ) + FMA
-/// or AVX2 + FMA when the processor has them (detected at run time), else the portable build.
-/// `f` must be `#[inline(always)]` so that its body is compiled with those features. Without FMA
-/// in the build, `f64::mul_add` becomes a slow (correctly rounded) library call; with it, a single
-/// instruction: the results are the same bits either way, only the speed differs.
+/// or AVX2 + FMA when the processor has them (detected at run time) and [`simd::allows`] them, else
+/// the portable build. `f` must be `#[inline(always)]` so that its body is compiled with those
+/// features. Without FMA in the build, `f64::mul_add` becomes a slow (correctly rounded) library
+/// call; with it, a single instruction: the results are the same bits either way, only the speed
+/// differs (tested: `tests/simd_paths.rs`).
 #[macro_export]
 macro_rules! simd_dispatch {
     ($f:ident ( $($arg:expr),* )) => {{
@@ -33,14 +34,18 @@ macro_rules! simd_dispatch {
             unsafe fn avx2_copy<R>(f: impl FnOnce() -> R) -> R {
                 f()
             }
-            if std::is_x86_feature_detected!("avx512f")
+            if $crate::simd::allows($crate::simd::Level::Avx512)
+                && std::is_x86_feature_detected!("avx512f")
                 && std::is_x86_feature_detected!("avx512vl")
                 && std::is_x86_feature_detected!("avx512dq")
                 && std::is_x86_feature_detected!("fma")
             {
                 // SAFETY: the processor supports these features (checked just above).
                 unsafe { avx512_copy(#[inline(always)] || $f($($arg),*)) }
-            } else if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            } else if $crate::simd::allows($crate::simd::Level::Avx2)
+                && std::is_x86_feature_detected!("avx2")
+                && std::is_x86_feature_detected!("fma")
+            {
                 // SAFETY: the processor supports AVX2 and FMA (checked just above).
                 unsafe { avx2_copy(#[inline(always)] || $f($($arg),*)) }
             } else {
@@ -52,6 +57,37 @@ macro_rules! simd_dispatch {
             $f($($arg),*)
         }
     }};
+}
+
+/// The instruction sets [`simd_dispatch!`] may use: the best the processor has, unless capped
+/// process-wide with [`simd::set_cap`] (for checking that every code path gives the same bits, or
+/// for timing them).
+pub mod simd {
+    use std::sync::atomic::{AtomicU8, Ordering};
+
+    /// Instruction-set levels, in increasing order.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+    pub enum Level {
+        /// The portable build (no run-time features).
+        Portable = 0,
+        /// AVX2 + FMA.
+        Avx2 = 1,
+        /// AVX-512 F/VL/DQ + FMA.
+        Avx512 = 2,
+    }
+
+    static CAP: AtomicU8 = AtomicU8::new(Level::Avx512 as u8);
+
+    /// Caps every later dispatch at `level` (process-wide; the default is no cap).
+    pub fn set_cap(level: Level) {
+        CAP.store(level as u8, Ordering::Relaxed);
+    }
+
+    /// True when the cap allows `level` (whether the processor has it is checked separately).
+    #[inline(always)]
+    pub fn allows(level: Level) -> bool {
+        CAP.load(Ordering::Relaxed) >= level as u8
+    }
 }
 
 pub mod config;

@@ -1,0 +1,78 @@
+//! Every instruction-set path of `simd_dispatch!` (AVX-512, AVX2, portable) must give the same bits:
+//! the kernels only use correctly rounded operations (fused multiply-adds included) in a fixed
+//! order. Runs the paths this processor has, one after another, in its own test binary (the cap is
+//! process-wide).
+
+use attnflow_dynamics::simd::{Level, set_cap};
+use attnflow_dynamics::{
+    DormandPrince54, Integrator, IntegratorKind, MatrixEnsemble, ModelKind, PaperEuler,
+    PhaseDiagramSpec, Rk4, SelfAttention, observables::linspace, run_phase_diagram, sampling,
+};
+
+/// Bits of a few integrations and a small phase diagram.
+fn fingerprint() -> Vec<u64> {
+    let mut bits = Vec::new();
+    for (n, d) in [(16, 8), (9, 3), (12, 20)] {
+        let x0 = sampling::uniform_sphere(
+            n,
+            d,
+            &mut sampling::stream(7, 0, sampling::Purpose::InitialCondition),
+        )
+        .unwrap();
+        for model in [
+            SelfAttention::sa(3.0).unwrap(),
+            SelfAttention::usa(1.5).unwrap(),
+        ] {
+            let integrators: Vec<Box<dyn Integrator>> = vec![
+                Box::new(PaperEuler::default()),
+                Box::new(Rk4::default()),
+                Box::new(DormandPrince54::new(1e-8, 1e-10).unwrap()),
+            ];
+            for mut integ in integrators {
+                let mut x = x0.as_slice().to_vec();
+                for _ in 0..20 {
+                    integ.step(&model, &mut x, n, d, 0.1).unwrap();
+                }
+                bits.extend(x.iter().map(|v| v.to_bits()));
+            }
+        }
+    }
+    let spec = PhaseDiagramSpec {
+        n: 8,
+        d: 40,
+        betas: linspace(0.5, 6.0, 3),
+        times: linspace(0.0, 8.0, 9),
+        dt: 0.1,
+        realizations: 6,
+        delta: 1e-3,
+        seed: 3,
+        model: ModelKind::Sa,
+        matrices: MatrixEnsemble::Identity,
+        integrator: IntegratorKind::PaperEuler,
+        representation: None,
+        consensus_exit: true,
+    };
+    let pd = run_phase_diagram(&spec, &|_, _| {}).unwrap();
+    bits.extend(pd.probability.iter().flatten().map(|v| v.to_bits()));
+    bits.extend(pd.stderr.iter().flatten().map(|v| v.to_bits()));
+    bits
+}
+
+#[test]
+fn every_instruction_set_gives_the_same_bits() {
+    let timed = |level: Level| {
+        set_cap(level);
+        let start = std::time::Instant::now();
+        let bits = fingerprint();
+        eprintln!("{level:?}: {:.1} ms", start.elapsed().as_secs_f64() * 1e3);
+        bits
+    };
+    let (best, avx2, portable) = (
+        timed(Level::Avx512),
+        timed(Level::Avx2),
+        timed(Level::Portable),
+    );
+    set_cap(Level::Avx512);
+    assert_eq!(best, avx2, "AVX-512 and AVX2 paths differ");
+    assert_eq!(best, portable, "AVX-512 and portable paths differ");
+}
