@@ -5,8 +5,9 @@
 //! outputs (never across a reduction). Products are accumulated with `f64::mul_add`, which is the
 //! correctly rounded fused multiply-add on every platform (a hardware FMA instruction, or libm's
 //! software `fma` where there is none), so results are bit-identical whatever the instruction set.
-//! The hot entry points dispatch at run time to an AVX2+FMA copy of the same code; without those
-//! features the portable copy is correct but much slower.
+//! The hot entry points run through [`crate::simd_dispatch!`] (AVX-512 or AVX2 copies of the same
+//! code, with FMA); without those features the portable copy is correct but much slower. The
+//! transposes use AVX shuffles where available (pure data movement).
 
 use crate::simd_dispatch as dispatch;
 
