@@ -303,7 +303,7 @@ fn run_realisation(
     let dim = x0.d();
     let model = spec.model(beta, &mut stream(spec.seed, index, Purpose::Matrices))?;
     let mut integrator = spec.integrator.build()?;
-    let mut x = x0.into_vec();
+    let mut x = crate::kernel::AlignedBuf::from_slice(x0.as_slice());
     let threshold = 1.0 - spec.delta;
     let pairs = (n * (n - 1)) as u64;
     let record = |k: usize, hits: u64, p12: u64, tally: &mut Tally| {
@@ -331,7 +331,7 @@ fn run_realisation(
         }
         locked
     };
-    let mut gram = vec![0.0; n * n];
+    let mut gram = crate::kernel::AlignedBuf::zeros(n * n);
     for k in 1..=steps {
         integrator.step(&model, &mut x, n, dim, spec.dt)?;
         tally.steps += 1;

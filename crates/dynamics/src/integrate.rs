@@ -13,6 +13,7 @@
 //! On the Euclidean geometry (model (9.1)) no renormalisation takes place.
 
 use crate::error::{DynamicsError, Result, check_positive, invalid};
+use crate::kernel::AlignedBuf;
 use crate::model::{Geometry, VectorField, Workspace};
 
 /// Work counters of an integrator since its creation.
@@ -119,7 +120,7 @@ fn check_step(h: f64, x: &[f64], n: usize, d: usize) -> Result<()> {
 #[derive(Debug, Default, Clone)]
 pub struct PaperEuler {
     ws: Workspace,
-    drift: Vec<f64>,
+    drift: AlignedBuf,
     stats: IntegrationStats,
 }
 
@@ -139,7 +140,7 @@ impl Integrator for PaperEuler {
         h: f64,
     ) -> Result<()> {
         check_step(h, x, n, d)?;
-        self.drift.resize(n * d, 0.0);
+        self.drift.resize(n * d);
         field.drift_into(x, n, d, &mut self.drift, &mut self.ws)?;
         self.stats.steps += 1;
         self.stats.accepted += 1;
@@ -153,7 +154,7 @@ impl Integrator for PaperEuler {
             };
         }
         x.iter_mut()
-            .zip(&self.drift)
+            .zip(self.drift.iter())
             .for_each(|(xi, fi)| *xi += h * fi);
         finish_step(field, x, d)
     }
@@ -169,8 +170,8 @@ impl Integrator for PaperEuler {
 #[derive(Debug, Default, Clone)]
 pub struct Rk4 {
     ws: Workspace,
-    k: [Vec<f64>; 4],
-    stage: Vec<f64>,
+    k: [AlignedBuf; 4],
+    stage: AlignedBuf,
     stats: IntegrationStats,
 }
 
@@ -191,8 +192,8 @@ impl Integrator for Rk4 {
     ) -> Result<()> {
         check_step(h, x, n, d)?;
         let len = n * d;
-        self.k.iter_mut().for_each(|k| k.resize(len, 0.0));
-        self.stage.resize(len, 0.0);
+        self.k.iter_mut().for_each(|k| k.resize(len));
+        self.stage.resize(len);
         let [k1, k2, k3, k4] = &mut self.k;
         field.velocity_into(x, n, d, k1, &mut self.ws)?;
         for (s, (xi, k)) in self.stage.iter_mut().zip(x.iter().zip(k1.iter())) {
@@ -282,9 +283,9 @@ pub struct DormandPrince54 {
     /// Internal step size carried over between calls.
     h_internal: Option<f64>,
     ws: Workspace,
-    k: Vec<Vec<f64>>,
-    stage: Vec<f64>,
-    candidate: Vec<f64>,
+    k: Vec<AlignedBuf>,
+    stage: AlignedBuf,
+    candidate: AlignedBuf,
     stats: IntegrationStats,
 }
 
@@ -299,9 +300,9 @@ impl DormandPrince54 {
             adaptive: true,
             h_internal: None,
             ws: Workspace::default(),
-            k: vec![Vec::new(); 7],
-            stage: Vec::new(),
-            candidate: Vec::new(),
+            k: vec![AlignedBuf::default(); 7],
+            stage: AlignedBuf::default(),
+            candidate: AlignedBuf::default(),
             stats: IntegrationStats::default(),
         })
     }
@@ -366,9 +367,9 @@ impl Integrator for DormandPrince54 {
     ) -> Result<()> {
         check_step(h, x, n, d)?;
         let len = n * d;
-        self.k.iter_mut().for_each(|k| k.resize(len, 0.0));
-        self.stage.resize(len, 0.0);
-        self.candidate.resize(len, 0.0);
+        self.k.iter_mut().for_each(|k| k.resize(len));
+        self.stage.resize(len);
+        self.candidate.resize(len);
         self.stats.steps += 1;
         let mut t = 0.0;
         let mut h_try = if self.adaptive {

@@ -18,7 +18,7 @@
 //! evaluation fails with [`DynamicsError::WeightOverflow`] instead of producing inf or NaN.
 
 use crate::error::{DynamicsError, Result, check_non_negative, invalid};
-use crate::kernel::{self, Scale};
+use crate::kernel::{self, AlignedBuf, Scale};
 use crate::matrix::SquareMatrix;
 
 /// Where the particles live.
@@ -97,36 +97,31 @@ impl AttentionHead {
 #[derive(Debug, Default, Clone)]
 pub struct Workspace {
     /// Gram matrix of the last evaluation point, valid when `gram_valid`.
-    pub(crate) gram: Vec<f64>,
+    pub(crate) gram: AlignedBuf,
     pub(crate) gram_valid: bool,
-    logits: Vec<f64>,
-    transposed: Vec<f64>,
-    projected: Vec<f64>,
-    average: Vec<f64>,
+    logits: AlignedBuf,
+    transposed: AlignedBuf,
+    projected: AlignedBuf,
+    average: AlignedBuf,
     /// Row normalisations: row sums of the weights, then the factors 1 / Z_i or e^{beta m_i} / n.
-    scale: Vec<f64>,
-    value_out: Vec<f64>,
+    scale: AlignedBuf,
+    value_out: AlignedBuf,
 }
 
 impl Workspace {
     fn ensure(&mut self, n: usize, d: usize) {
-        let resize = |v: &mut Vec<f64>, len: usize| {
-            if v.len() != len {
-                v.resize(len, 0.0);
-            }
-        };
-        resize(&mut self.gram, n * n);
-        resize(&mut self.logits, n * n);
-        resize(&mut self.transposed, n * d);
-        resize(&mut self.projected, n * d);
-        resize(&mut self.average, n * d);
-        resize(&mut self.scale, n);
-        resize(&mut self.value_out, n * d);
+        self.gram.resize(n * n);
+        self.logits.resize(n * n);
+        self.transposed.resize(n * d);
+        self.projected.resize(n * d);
+        self.average.resize(n * d);
+        self.scale.resize(n);
+        self.value_out.resize(n * d);
     }
     /// The Gram matrix <x_i, x_j> of the point of the last drift evaluation, when that evaluation
     /// computed it (single-head models with B = I); lets callers reuse it for observables.
     pub fn last_gram(&self) -> Option<&[f64]> {
-        self.gram_valid.then_some(self.gram.as_slice())
+        self.gram_valid.then_some(&self.gram[..])
     }
 }
 
