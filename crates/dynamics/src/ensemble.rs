@@ -313,11 +313,12 @@ fn run_realisation(
             tally.pair12[c] += p12;
         }
     };
-    // Records the checkpoints of state k from its Gram matrix; on consensus (see
-    // `consensus_locked`) also every checkpoint after k, and returns true: the run is done.
     let shortcut = spec.consensus_exit
         && spec.integrator == IntegratorKind::PaperEuler
         && spec.matrices == MatrixEnsemble::Identity;
+    // Records the checkpoints of state k from its Gram matrix (there are none at k = 0); on
+    // consensus (see `consensus_locked`) also every checkpoint after k, and returns true: the run
+    // is done.
     let observe = |k: usize, g: &[f64], tally: &mut Tally| {
         record(
             k,
@@ -335,18 +336,9 @@ fn run_realisation(
     for k in 1..=steps {
         integrator.step(&model, &mut x, n, dim, spec.dt)?;
         tally.steps += 1;
-        // Paper Euler computed the Gram matrix of state k - 1 for the step: observe it (state 0 only
-        // for the shortcut: checkpoints start at step 1).
+        // Paper Euler computed the Gram matrix of state k - 1 for the step: observe it.
         if let Some(g) = integrator.gram_before_last_step() {
-            let locked = if k >= 2 {
-                observe(k - 1, g, tally)
-            } else {
-                shortcut && consensus_locked(g, n, spec.delta)
-            };
-            if locked {
-                if k == 1 {
-                    (1..=steps).for_each(|later| record(later, pairs, 1, tally));
-                }
+            if observe(k - 1, g, tally) {
                 return Ok(());
             }
             if k < steps {

@@ -84,19 +84,17 @@ impl IntegratorKind {
     }
 }
 
-/// `x_i <- x_i / ‖x_i‖` for every row (see [`crate::kernel::normalize_rows`]).
-pub fn normalize_rows(x: &mut [f64], d: usize) {
-    crate::kernel::normalize_rows(x, d);
-}
-
 /// Renormalises on the sphere and checks that the state is finite (on the sphere: every norm was
 /// finite and positive, which bounds every coordinate by 1).
 fn finish_step(field: &dyn VectorField, x: &mut [f64], d: usize) -> Result<()> {
-    let finite = if field.geometry() == Geometry::Sphere {
+    finite_state(if field.geometry() == Geometry::Sphere {
         crate::kernel::normalize_rows(x, d)
     } else {
         x.iter().all(|v| v.is_finite())
-    };
+    })
+}
+
+fn finite_state(finite: bool) -> Result<()> {
     if finite {
         Ok(())
     } else {
@@ -147,11 +145,7 @@ impl Integrator for PaperEuler {
         self.stats.evaluations += 1;
         if field.geometry() == Geometry::Sphere {
             // update and renormalisation in one pass
-            return if crate::kernel::euler_normalize_rows(x, &self.drift, h, d) {
-                Ok(())
-            } else {
-                Err(DynamicsError::NonFiniteState { t: f64::NAN })
-            };
+            return finite_state(crate::kernel::euler_normalize_rows(x, &self.drift, h, d));
         }
         x.iter_mut()
             .zip(self.drift.iter())

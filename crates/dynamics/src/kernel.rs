@@ -488,11 +488,6 @@ pub fn rows_times_matrix(x: &[f64], n: usize, d: usize, m: &[f64], out: &mut [f6
     matmul(x, m, n, d, d, out);
 }
 
-/// `out_i = sum_j w_ij x_j` (w: n x m, x: m x d, out: n x d); sums over j in index order.
-pub fn weighted_rows(w: &[f64], x: &[f64], n: usize, m: usize, d: usize, out: &mut [f64]) {
-    matmul(w, x, n, m, d, out);
-}
-
 /// `x_i <- x_i / ‖x_i‖` for every row of x (rows of length d), multiplying by the reciprocal
 /// norm. ‖x_i‖^2 is summed with fused multiply-adds in four fixed lanes (coordinates l = 0, 1, 2, 3
 /// mod 4, each in index order), combined as (s0 + s1) + (s2 + s3): the same bits on every machine.
@@ -701,11 +696,18 @@ mod tests {
             }
         }
         let w: Vec<f64> = (0..n * n).map(|i| i as f64 * 0.1).collect();
-        weighted_rows(&w, &x, n, n, d, &mut out);
+        let (rows, cols) = ([0.5, -2.0, 3.0], [1.5, 0.25, -1.0, 2.0]);
+        let mut by_rows = vec![0.0; n * d];
+        matmul(&w, &x, n, n, d, &mut out);
+        matmul_scaled(&w, &x, n, n, d, Scale::Rows(&rows), &mut by_rows);
+        let mut by_cols = vec![0.0; n * d];
+        matmul_scaled(&w, &x, n, n, d, Scale::Columns(&cols), &mut by_cols);
         for i in 0..n {
             for k in 0..d {
                 let direct: f64 = (0..n).map(|j| w[i * n + j] * x[j * d + k]).sum();
                 assert!((out[i * d + k] - direct).abs() < 1e-14);
+                assert_eq!(by_rows[i * d + k], out[i * d + k] * rows[i]);
+                assert_eq!(by_cols[i * d + k], out[i * d + k] * cols[k]);
             }
         }
     }

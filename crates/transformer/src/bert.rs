@@ -661,25 +661,36 @@ impl Scalar for f32 {
     }
     /// Evaluated in f64 and rounded (within one f32 rounding of the exact value).
     fn gelu_in_place(v: &mut [Self]) {
-        let mut wide = [0.0f64; 64];
-        for chunk in v.chunks_mut(64) {
-            let w = &mut wide[..chunk.len()];
-            w.iter_mut()
-                .zip(chunk.iter())
-                .for_each(|(w, &x)| *w = f64::from(x));
-            special::gelu_in_place(w);
-            chunk
-                .iter_mut()
-                .zip(w.iter())
-                .for_each(|(x, &w)| *x = w as f32);
+        for chunk in v.chunks_mut(WIDE_STACK) {
+            in_f64(chunk, special::gelu_in_place);
         }
     }
     /// Evaluated in f64 and rounded.
     fn softmax_in_place(v: &mut [Self]) {
-        let mut wide: Vec<f64> = v.iter().map(|&x| f64::from(x)).collect();
-        special::softmax_in_place(&mut wide);
-        v.iter_mut().zip(&wide).for_each(|(x, &w)| *x = w as f32);
+        in_f64(v, special::softmax_in_place);
     }
+}
+
+/// Values widened on the stack by [`in_f64`] (BERT's longest sequence); longer slices use the heap.
+const WIDE_STACK: usize = 512;
+
+/// Applies `f` to `v` widened to f64, then rounds back to f32.
+fn in_f64(v: &mut [f32], f: impl FnOnce(&mut [f64])) {
+    let mut stack = [0.0f64; WIDE_STACK];
+    let mut heap = Vec::new();
+    let wide: &mut [f64] = if v.len() <= WIDE_STACK {
+        &mut stack[..v.len()]
+    } else {
+        heap.resize(v.len(), 0.0);
+        &mut heap
+    };
+    wide.iter_mut()
+        .zip(v.iter())
+        .for_each(|(w, &x)| *w = f64::from(x));
+    f(wide);
+    v.iter_mut()
+        .zip(wide.iter())
+        .for_each(|(x, &w)| *x = w as f32);
 }
 
 fn to_scalar<T: Scalar>(values: Vec<f64>) -> Vec<T> {
