@@ -53,6 +53,10 @@ fn main() {
             kernel::matmul_scaled(black_box(&e), x, n, n, d, kernel::Scale::Rows(&z), &mut out)
         });
         let mut y = x.to_vec();
+        let normalize = time(reps, || {
+            y.copy_from_slice(x);
+            kernel::euler_normalize_rows(black_box(&mut y), &out, 0.1, d);
+        });
         let mut integ = PaperEuler::default();
         let step = time(reps, || {
             integ.step(&model, black_box(&mut y), n, d, 0.1).unwrap()
@@ -62,7 +66,7 @@ fn main() {
             integ.step(&model, black_box(&mut y), n, d, 0.1).unwrap()
         });
         println!(
-            "n={n} d={d}: drift {drift:.2} us = transpose {transpose:.2} + gram {gram:.2} + weights {weights:.2} + average {average:.2} + rest; euler step {step:.2} us (from x0 every step: {fresh:.2} us)"
+            "n={n} d={d}: drift {drift:.2} us = transpose {transpose:.2} + gram {gram:.2} + weights {weights:.2} + average {average:.2} + rest; euler + normalise {normalize:.2}; euler step {step:.2} us (from x0 every step: {fresh:.2} us)"
         );
     }
 }

@@ -32,9 +32,10 @@ fn main() {
     let pd = run_phase_diagram(&spec, &|_, _| {}).expect("valid spec");
     let units = (r * nb * 300) as f64;
     println!(
-        "d={d} R={r} betas={nb}: {:.3} s, {:.3} us per realisation-step, final p = {:?}",
+        "d={d} R={r} betas={nb}: {:.3} s, {:.3} us per realisation-step, {} steps integrated, final p = {:?}",
         pd.runtime_s,
         pd.runtime_s * 1e6 / units,
+        pd.steps_integrated,
         pd.probability
             .iter()
             .map(|row| (row[199] * 1e4).round() / 1e4)

@@ -18,7 +18,7 @@ use crate::error::{Result, check_positive, invalid};
 use crate::integrate::IntegratorKind;
 use crate::matrix::SquareMatrix;
 use crate::model::{Normalization, SelfAttention, Value, VectorField};
-use crate::observables::{checkpoint_steps, pairs_above};
+use crate::observables::checkpoint_steps;
 use crate::reduced::{Representation, reduced_dimension};
 use crate::sampling::{Purpose, ginibre, goe, stream, uniform_sphere, uniform_sphere_reduced};
 use rayon::prelude::*;
@@ -272,17 +272,31 @@ const CONSENSUS_MARGIN: f64 = 1e-9;
 /// True when the configuration with Gram matrix `gram` (n x n) is locked in consensus for the
 /// paper's Euler scheme with V = I: every later state has all pairs with <x_i, x_j> > 1 - delta.
 ///
-/// Proof. Let a = min_j <x_j, x_1> > 0, so every point lies in the cap C = {y: <y, x_1> >= a}. The
-/// step y_i = x_i + h sum_j A_ij x_j has A_ij >= 0 (softmax or unnormalised weights, any B), hence
-/// <y_i, x_1> >= a (1 + h s_i) and |y_i| <= 1 + h s_i with s_i = sum_j A_ij, so y_i / |y_i| is again
-/// in C: the cap is invariant and all later points stay in it. Two points of C are at angle at most
-/// 2 arccos a, so <x_i, x_j> >= cos(2 arccos a) = 2 a^2 - 1 at every later time. The test is
-/// 2 a^2 - 1 > 1 - delta + [`CONSENSUS_MARGIN`]; the margin covers the round-off of the computed
-/// steps, so the full simulation would count every ordered pair at every later checkpoint (checked
-/// against it by the tests). Not used for RK4 / DP5(4), whose stages are not convex combinations.
+/// Proof. Let m = min_{i,j} <x_i, x_j> = cos(theta) with theta < pi/2. For a unit vector v, the set
+/// K(v, theta) = {u: <u, v> >= cos(theta) |u|} is a convex cone. The step y_i = x_i + h sum_j A_ij x_j
+/// has A_ij >= 0 (softmax or unnormalised weights, any B), so every y_i is a non-negative
+/// combination of the x_j. Every x_j lies in K(x_k, theta) for every k, hence so does every y_i,
+/// i.e. every x_k lies in K(y_i, theta); then every y_l (a non-negative combination of the x_k)
+/// lies in K(y_i, theta) too: <y_i, y_l> >= cos(theta) |y_i| |y_l|. Renormalising does not change
+/// angles, so the minimal pairwise inner product never decreases from one step to the next (the
+/// spherical convex hull of a set of diameter < pi/2 has the same diameter), and every later
+/// checkpoint counts every pair. The test is m > 1 - delta + [`CONSENSUS_MARGIN`]; the margin
+/// covers the round-off of the computed steps, so the full simulation would count every ordered
+/// pair at every later checkpoint (checked against it by the tests). Not used for RK4 / DP5(4),
+/// whose stages are not convex combinations.
 pub fn consensus_locked(gram: &[f64], n: usize, delta: f64) -> bool {
-    let a = gram[..n].iter().fold(f64::INFINITY, |m, &g| m.min(g));
-    a > 0.0 && 2.0 * a * a - 1.0 > 1.0 - delta + CONSENSUS_MARGIN
+    let bound = lock_bound(delta);
+    bound > 0.0 && crate::kernel::upper_counts_above(gram, n, bound, bound).0 == pairs_upper(n)
+}
+
+/// The inner product every pair must exceed in [`consensus_locked`].
+fn lock_bound(delta: f64) -> f64 {
+    1.0 - delta + CONSENSUS_MARGIN
+}
+
+/// n (n - 1) / 2, the number of pairs i < j.
+fn pairs_upper(n: usize) -> u64 {
+    (n * n.saturating_sub(1) / 2) as u64
 }
 
 /// Runs one realisation and adds its hit counts to `tally`.
@@ -320,13 +334,11 @@ fn run_realisation(
     // consensus (see `consensus_locked`) also every checkpoint after k, and returns true: the run
     // is done.
     let observe = |k: usize, g: &[f64], tally: &mut Tally| {
-        record(
-            k,
-            pairs_above(g, n, threshold),
-            u64::from(g[1] > threshold),
-            tally,
-        );
-        let locked = shortcut && consensus_locked(g, n, spec.delta);
+        // one pass for the count (as `pairs_above`) and the lock test (as `consensus_locked`)
+        let bound = lock_bound(spec.delta);
+        let (above, above_bound) = crate::kernel::upper_counts_above(g, n, threshold, bound);
+        record(k, 2 * above, u64::from(g[1] > threshold), tally);
+        let locked = shortcut && bound > 0.0 && above_bound == pairs_upper(n);
         if locked {
             (k + 1..=steps).for_each(|later| record(later, pairs, 1, tally));
         }
@@ -519,7 +531,8 @@ mod tests {
                 let cfg =
                     crate::config::Configuration::euclidean(spec.n, spec.d, states[k].clone())
                         .unwrap();
-                expected[c] += pairs_above(&cfg.gram(), spec.n, 1.0 - spec.delta);
+                expected[c] +=
+                    crate::observables::pairs_above(&cfg.gram(), spec.n, 1.0 - spec.delta);
             }
         }
         let pairs = (spec.n * (spec.n - 1) * spec.realizations) as f64;
@@ -563,18 +576,52 @@ mod tests {
     }
 
     #[test]
-    fn consensus_lock_needs_a_tight_cap() {
-        // three points at angle theta from the first: 2 cos^2 theta - 1 vs 1 - delta
-        let gram_for = |theta: f64| {
-            let c = theta.cos();
-            vec![1.0, c, c, c, 1.0, c, c, c, 1.0]
-        };
+    fn consensus_lock_needs_every_pair_above_the_threshold() {
+        // three points pairwise at inner products c01, c02, c12
+        let gram_for =
+            |c01: f64, c02: f64, c12: f64| vec![1.0, c01, c02, c01, 1.0, c12, c02, c12, 1.0];
         let delta: f64 = 1e-3;
-        // cos(2 theta) = 1 - delta at the edge
-        let edge = (1.0 - delta).acos() / 2.0;
-        assert!(consensus_locked(&gram_for(edge * 0.99), 3, delta));
-        assert!(!consensus_locked(&gram_for(edge * 1.01), 3, delta));
-        assert!(!consensus_locked(&gram_for(2.0), 3, delta));
+        let (above, below) = (1.0 - delta + 2e-9, 1.0 - delta + 0.5e-9);
+        assert!(consensus_locked(&gram_for(above, above, above), 3, delta));
+        assert!(!consensus_locked(&gram_for(above, above, below), 3, delta));
+        assert!(!consensus_locked(&gram_for(below, above, above), 3, delta));
+        assert!(!consensus_locked(&gram_for(0.5, 0.5, 0.5), 3, delta));
+        // one point: nothing to count, trivially locked
+        assert!(consensus_locked(&[1.0], 1, delta));
+        // a threshold below zero is outside the proof (diameter >= pi/2)
+        assert!(!consensus_locked(&gram_for(0.9, 0.9, 0.9), 3, 1.5));
+    }
+
+    #[test]
+    fn minimal_inner_product_never_decreases_under_paper_euler() {
+        // the monotonicity behind `consensus_locked`, on clustered and spread-out starts
+        for (seed, beta) in [(3, 0.5), (4, 4.0), (5, 9.0)] {
+            let mut rng =
+                crate::sampling::stream(seed, 0, crate::sampling::Purpose::InitialCondition);
+            let x0 = uniform_sphere(12, 5, &mut rng).unwrap();
+            // squeeze the start into a cap (diameter < pi/2) around the first point
+            let first = x0.as_slice()[..5].to_vec();
+            let mut squeezed = x0.as_slice().to_vec();
+            for row in squeezed.chunks_exact_mut(5) {
+                for (v, f) in row.iter_mut().zip(&first) {
+                    *v = 0.3 * *v + f;
+                }
+            }
+            let x0 = crate::config::Configuration::normalized(12, 5, squeezed).unwrap();
+            let model = SelfAttention::sa(beta).unwrap();
+            let mut integ = crate::integrate::PaperEuler::default();
+            let mut mins = vec![];
+            crate::integrate::integrate(&model, &mut integ, &x0, 0.1, 100, |_, _, x| {
+                let cfg = crate::config::Configuration::euclidean(12, 5, x.to_vec()).unwrap();
+                let g = cfg.gram();
+                mins.push(g.iter().fold(f64::INFINITY, |m, &v| m.min(v)));
+            })
+            .unwrap();
+            assert!(mins[0] > 0.0, "start must have diameter < pi/2");
+            for w in mins.windows(2) {
+                assert!(w[1] >= w[0] - 1e-14, "beta {beta}: {} -> {}", w[0], w[1]);
+            }
+        }
     }
 
     #[test]

@@ -139,10 +139,17 @@ impl Integrator for PaperEuler {
     ) -> Result<()> {
         check_step(h, x, n, d)?;
         self.drift.resize(n * d);
-        field.drift_into(x, n, d, &mut self.drift, &mut self.ws)?;
         self.stats.steps += 1;
         self.stats.accepted += 1;
         self.stats.evaluations += 1;
+        if field.geometry() == Geometry::Sphere {
+            if let Some(finite) =
+                field.fused_paper_euler(x, n, d, h, &mut self.drift, &mut self.ws)?
+            {
+                return finite_state(finite);
+            }
+        }
+        field.drift_into(x, n, d, &mut self.drift, &mut self.ws)?;
         if field.geometry() == Geometry::Sphere {
             // update and renormalisation in one pass
             return finite_state(crate::kernel::euler_normalize_rows(x, &self.drift, h, d));

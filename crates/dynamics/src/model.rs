@@ -106,6 +106,8 @@ pub struct Workspace {
     /// Row normalisations: row sums of the weights, then the factors 1 / Z_i or e^{beta m_i} / n.
     scale: AlignedBuf,
     value_out: AlignedBuf,
+    /// Inverse row norms of the fused Euler step.
+    norms: AlignedBuf,
 }
 
 impl Workspace {
@@ -117,6 +119,7 @@ impl Workspace {
         self.average.resize(n * d);
         self.scale.resize(n);
         self.value_out.resize(n * d);
+        self.norms.resize(n);
     }
     /// The Gram matrix <x_i, x_j> of the point of the last drift evaluation, when that evaluation
     /// computed it (single-head models with B = I); lets callers reuse it for observables.
@@ -159,6 +162,23 @@ pub trait VectorField: Sync {
             project_tangent(x, d, out);
         }
         Ok(())
+    }
+
+    /// The paper's Euler step fused with the drift evaluation, where the field has such a kernel:
+    /// `x_i <- y_i / ‖y_i‖` with `y_i = x_i + h drift_i(x)`, bit-identical to [`Self::drift_into`]
+    /// followed by [`kernel::euler_normalize_rows`]; `scratch` (n x d) is workspace. Returns
+    /// `Ok(None)`, with x unchanged, when there is no fused kernel for this field (the caller then
+    /// takes those two steps), else whether every norm was finite and positive.
+    fn fused_paper_euler(
+        &self,
+        _x: &mut [f64],
+        _n: usize,
+        _d: usize,
+        _h: f64,
+        _scratch: &mut [f64],
+        _ws: &mut Workspace,
+    ) -> Result<Option<bool>> {
+        Ok(None)
     }
 
     /// Convenience: drift with a fresh workspace.
@@ -343,17 +363,8 @@ impl SelfAttention {
         ws: &mut Workspace,
         average: &mut [f64],
     ) -> Result<bool> {
-        kernel::gram_with_transposed(x, &ws.transposed, n, d, &mut ws.gram);
-        ws.gram_valid = self.heads.len() == 1;
-        let beta = self.beta;
-        let Some(shift) =
-            kernel::symmetric_weights(&ws.gram, n, beta, &mut ws.logits, &mut ws.scale)
-        else {
+        if !self.symmetric_factors(x, n, d, ws)? {
             return Ok(false);
-        };
-        match self.normalization {
-            Normalization::Softmax => ws.scale.iter_mut().for_each(|z| *z = 1.0 / *z),
-            Normalization::Uniform => ws.scale.fill(uniform_factor(beta * shift, n)?),
         }
         if d >= kernel::WIDE {
             // average = diag(s) E X, directly in rows
@@ -370,6 +381,26 @@ impl SelfAttention {
                 &mut ws.value_out,
             );
             kernel::transpose(&ws.value_out[..d * n], d, n, average);
+        }
+        Ok(true)
+    }
+
+    /// B = I, no mask: the Gram matrix (`ws.gram`, from `ws.transposed` = X^T), the symmetric
+    /// weights E (`ws.logits`) and the row factors (`ws.scale`: 1 / Z_i, or the USA factor), so that
+    /// A = diag(scale) E. Returns false, having computed only the Gram matrix, when the symmetric
+    /// weights do not apply.
+    fn symmetric_factors(&self, x: &[f64], n: usize, d: usize, ws: &mut Workspace) -> Result<bool> {
+        kernel::gram_with_transposed(x, &ws.transposed, n, d, &mut ws.gram);
+        ws.gram_valid = self.heads.len() == 1;
+        let beta = self.beta;
+        let Some(shift) =
+            kernel::symmetric_weights(&ws.gram, n, beta, &mut ws.logits, &mut ws.scale)
+        else {
+            return Ok(false);
+        };
+        match self.normalization {
+            Normalization::Softmax => ws.scale.iter_mut().for_each(|z| *z = 1.0 / *z),
+            Normalization::Uniform => ws.scale.fill(uniform_factor(beta * shift, n)?),
         }
         Ok(true)
     }
@@ -458,13 +489,7 @@ impl VectorField for SelfAttention {
         out: &mut [f64],
         ws: &mut Workspace,
     ) -> Result<()> {
-        crate::error::check_sizes(n, d)?;
-        if x.len() != n * d || out.len() != n * d {
-            return Err(invalid(
-                "x",
-                format!("state has {} entries, expected n * d = {}", x.len(), n * d),
-            ));
-        }
+        check_state(x, n, d, out)?;
         ws.ensure(n, d);
         ws.gram_valid = false;
         // with V = I the first head's average is written into `out` directly
@@ -478,6 +503,60 @@ impl VectorField for SelfAttention {
         }
         Ok(())
     }
+
+    /// One head with B = I and V = I, no mask, on the sphere, d >= 8: the symmetric weights and
+    /// [`kernel::euler_average`] (product, update and renormalisation in one pass).
+    fn fused_paper_euler(
+        &self,
+        x: &mut [f64],
+        n: usize,
+        d: usize,
+        h: f64,
+        scratch: &mut [f64],
+        ws: &mut Workspace,
+    ) -> Result<Option<bool>> {
+        let [head] = &self.heads[..] else {
+            return Ok(None);
+        };
+        if self.geometry != Geometry::Sphere
+            || self.mask != Mask::Full
+            || head.interaction.is_some()
+            || head.value != Value::Identity
+            || d < kernel::WIDE
+        {
+            return Ok(None);
+        }
+        check_state(x, n, d, scratch)?;
+        ws.ensure(n, d);
+        ws.gram_valid = false;
+        kernel::transpose(x, n, d, &mut ws.transposed);
+        if !self.symmetric_factors(x, n, d, ws)? {
+            // uneven norms: the caller takes the row-shifted path
+            return Ok(None);
+        }
+        Ok(Some(kernel::euler_average(
+            &ws.logits,
+            &ws.scale,
+            h,
+            n,
+            d,
+            x,
+            scratch,
+            &mut ws.norms,
+        )))
+    }
+}
+
+/// Checks n, d and that the state and the output both have n * d entries.
+fn check_state(x: &[f64], n: usize, d: usize, out: &[f64]) -> Result<()> {
+    crate::error::check_sizes(n, d)?;
+    if x.len() != n * d || out.len() != n * d {
+        return Err(invalid(
+            "x",
+            format!("state has {} entries, expected n * d = {}", x.len(), n * d),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
