@@ -286,7 +286,7 @@ const CONSENSUS_MARGIN: f64 = 1e-9;
 /// whose stages are not convex combinations.
 pub fn consensus_locked(gram: &[f64], n: usize, delta: f64) -> bool {
     let bound = lock_bound(delta);
-    bound > 0.0 && crate::kernel::upper_counts_above(gram, n, bound, bound).0 == pairs_upper(n)
+    bound > 0.0 && crate::kernel::upper_count_above(gram, n, bound) == pairs_upper(n)
 }
 
 /// The inner product every pair must exceed in [`consensus_locked`].
@@ -334,11 +334,10 @@ fn run_realisation(
     // consensus (see `consensus_locked`) also every checkpoint after k, and returns true: the run
     // is done.
     let observe = |k: usize, g: &[f64], tally: &mut Tally| {
-        // one pass for the count (as `pairs_above`) and the lock test (as `consensus_locked`)
-        let bound = lock_bound(spec.delta);
-        let (above, above_bound) = crate::kernel::upper_counts_above(g, n, threshold, bound);
+        let above = crate::kernel::upper_count_above(g, n, threshold);
         record(k, 2 * above, u64::from(g[1] > threshold), tally);
-        let locked = shortcut && bound > 0.0 && above_bound == pairs_upper(n);
+        // the lock needs every pair above 1 - delta + margin, so first every pair above 1 - delta
+        let locked = shortcut && above == pairs_upper(n) && consensus_locked(g, n, spec.delta);
         if locked {
             (k + 1..=steps).for_each(|later| record(later, pairs, 1, tally));
         }

@@ -8,7 +8,7 @@ use crate::error::{Result, check_positive, invalid};
 /// test). `gram` is n x n row-major and symmetric (every Gram matrix of this crate is, bitwise):
 /// twice the count over i < j.
 pub fn pairs_above(gram: &[f64], n: usize, threshold: f64) -> u64 {
-    2 * crate::kernel::upper_counts_above(gram, n, threshold, threshold).0
+    2 * crate::kernel::upper_count_above(gram, n, threshold)
 }
 
 /// Fraction of ordered pairs i != j with <x_i, x_j> > 1 - delta: the [GLPR] Figure 3 estimate of
