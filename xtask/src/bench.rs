@@ -153,11 +153,11 @@ pub fn bench(args: BenchArgs) -> Result<()> {
     )?;
     writeln!(
         md,
-        "(`+ exit`: a realisation stops once all its points provably stay within a cap around x_1 that keeps"
+        "(`+ exit`: a realisation stops once every pair has <x_i, x_j> > 1 - delta + 1e-9, which the paper's Euler step"
     )?;
     writeln!(
         md,
-        "every pair above 1 - delta, `ensemble::consensus_locked`). The two implementations use different random streams, so their final"
+        "provably keeps, `ensemble::consensus_locked`). The two implementations use different random streams, so their final"
     )?;
     writeln!(
         md,

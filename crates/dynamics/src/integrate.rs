@@ -142,12 +142,11 @@ impl Integrator for PaperEuler {
         self.stats.steps += 1;
         self.stats.accepted += 1;
         self.stats.evaluations += 1;
-        if field.geometry() == Geometry::Sphere {
-            if let Some(finite) =
+        if field.geometry() == Geometry::Sphere
+            && let Some(finite) =
                 field.fused_paper_euler(x, n, d, h, &mut self.drift, &mut self.ws)?
-            {
-                return finite_state(finite);
-            }
+        {
+            return finite_state(finite);
         }
         field.drift_into(x, n, d, &mut self.drift, &mut self.ws)?;
         if field.geometry() == Geometry::Sphere {

@@ -1,13 +1,17 @@
 //! Dense kernels of the attention vector field: Gram matrices, matrix products, the symmetric
-//! attention weights of Q = K = I, and a branch-free vectorisable exponential.
+//! attention weights of Q = K = I, the paper's Euler step fused with the attention average
+//! ([GLPR] (2.6) with x_i <- (x_i + h y_i) / |x_i + h y_i|), and a branch-free vectorisable
+//! exponential.
 //!
 //! Every reduction runs in a fixed index order, and vectorisation is always across independent
 //! outputs (never across a reduction). Products are accumulated with `f64::mul_add`, which is the
 //! correctly rounded fused multiply-add on every platform (a hardware FMA instruction, or libm's
 //! software `fma` where there is none), so results are bit-identical whatever the instruction set.
 //! The hot entry points run through [`crate::simd_dispatch!`] (AVX-512 or AVX2 copies of the same
-//! code, with FMA); without those features the portable copy is correct but much slower. The
-//! transposes use AVX shuffles where available (pure data movement).
+//! code, with FMA); without those features the portable copy is correct but much slower. Three
+//! kernels have hand-written AVX-512 versions that perform the same operations in the same order
+//! (tested bit for bit against the portable code): the fused Euler step [`euler_average`], the
+//! exponential [`exp_avx512`], and the transposes (AVX shuffles, pure data movement).
 
 use crate::simd_dispatch as dispatch;
 
@@ -165,7 +169,7 @@ pub fn euler_average(
         "euler_average: slice shorter than its shape"
     );
     #[cfg(target_arch = "x86_64")]
-    if d % COLS == 0 && (COLS..=4 * COLS).contains(&d) && avx512() {
+    if d.is_multiple_of(COLS) && (COLS..=4 * COLS).contains(&d) && avx512() {
         // SAFETY: the features are present (checked just above) and the shapes were asserted.
         return unsafe { euler_average_avx512(w, s, h, n, d, x, y, inverse_norms) };
     }

@@ -12,7 +12,8 @@ use attnflow_dynamics::{
 /// Bits of a few integrations and a small phase diagram.
 fn fingerprint() -> Vec<u64> {
     let mut bits = Vec::new();
-    for (n, d) in [(16, 8), (9, 3), (12, 20)] {
+    // d = 8, 24, 32 take the fused AVX-512 Euler kernel (n = 13, 7: single-row remainders)
+    for (n, d) in [(16, 8), (9, 3), (12, 20), (13, 32), (7, 24)] {
         let x0 = sampling::uniform_sphere(
             n,
             d,
