@@ -1005,7 +1005,7 @@ mod tests {
             1e-300,
             -1e-17,
         ]);
-        while xs.len() % 8 != 0 {
+        while !xs.len().is_multiple_of(8) {
             xs.push(0.5);
         }
         for chunk in xs.chunks_exact(8) {
