@@ -58,6 +58,13 @@ const ERFC_CHEBYSHEV: [f64; 30] = [
 /// erfc(z) for z >= 0 (see the module docs); NaN for NaN, 0 for z above about 26.5 (underflow).
 #[inline(always)]
 pub fn erfc_nonnegative(z: f64) -> f64 {
+    let (t, exponent) = erfc_parts(z);
+    t * exp(exponent)
+}
+
+/// t = 2 / (2 + z) and the exponent -z^2 + g(u) of [`erfc_nonnegative`] = t exp(exponent).
+#[inline(always)]
+fn erfc_parts(z: f64) -> (f64, f64) {
     let t = 2.0 / (2.0 + z);
     let u = (t + t) - 1.0;
     let u2 = u + u;
@@ -68,7 +75,7 @@ pub fn erfc_nonnegative(z: f64) -> f64 {
         b1 = b0;
     }
     let g = u.mul_add(b1, ERFC_CHEBYSHEV[0] - b2);
-    t * exp((-z).mul_add(z, g))
+    (t, (-z).mul_add(z, g))
 }
 
 /// The exact GELU `x (1 + erf(x / sqrt 2)) / 2`, through [`erfc_nonnegative`].
@@ -86,9 +93,24 @@ pub fn gelu_in_place(v: &mut [f64]) {
 
 #[inline(always)]
 fn gelu_impl(v: &mut [f64]) {
-    // a plain loop, not a closure: the body must be inlined into the dispatched copy
-    for x in v.iter_mut() {
-        *x = gelu(*x);
+    // blocks of BLOCK: the exponent and t of erfc, then the exponentials in one call (eight per
+    // AVX-512 instruction sequence), then the rest of `gelu`: the operations of `gelu`, so its bits
+    const BLOCK: usize = 64;
+    let (mut exponent, mut t) = ([0.0f64; BLOCK], [0.0f64; BLOCK]);
+    for block in v.chunks_mut(BLOCK) {
+        let m = block.len();
+        // a plain loop, not a closure: the body must be inlined into the dispatched copy
+        for k in 0..m {
+            let z = block[k].abs() * std::f64::consts::FRAC_1_SQRT_2;
+            (t[k], exponent[k]) = erfc_parts(z);
+        }
+        attnflow_dynamics::kernel::exp_in_place(&mut exponent[..m]);
+        for k in 0..m {
+            let x = block[k];
+            let e = t[k] * exponent[k];
+            let one_plus_erf = if x >= 0.0 { 2.0 - e } else { e };
+            block[k] = 0.5 * x * one_plus_erf;
+        }
     }
 }
 
@@ -107,16 +129,18 @@ fn softmax_impl(v: &mut [f64]) {
     let m = v
         .iter()
         .fold(f64::NEG_INFINITY, |m, &x| if x > m { x } else { m });
+    for x in v.iter_mut() {
+        *x -= m;
+    }
+    attnflow_dynamics::kernel::exp_in_place(v);
     let mut lanes = [0.0f64; LANES];
-    let mut chunks = v.chunks_exact_mut(LANES);
+    let mut chunks = v.chunks_exact(LANES);
     for c in chunks.by_ref() {
-        for (l, x) in lanes.iter_mut().zip(c.iter_mut()) {
-            *x = exp(*x - m);
+        for (l, x) in lanes.iter_mut().zip(c) {
             *l += *x;
         }
     }
-    for (l, x) in lanes.iter_mut().zip(chunks.into_remainder()) {
-        *x = exp(*x - m);
+    for (l, x) in lanes.iter_mut().zip(chunks.remainder()) {
         *l += *x;
     }
     let sum = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3]))
