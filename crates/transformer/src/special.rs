@@ -21,7 +21,9 @@
 use attnflow_dynamics::kernel::exp;
 use attnflow_dynamics::simd_dispatch;
 
-/// Chebyshev coefficients c_0..c_29 of g (see the module docs).
+/// Chebyshev coefficients c_0..c_29 of g (see the module docs), as printed (20 digits) by
+/// `tools/fit_erfc.py`; the compiler rounds each to the nearest f64.
+#[allow(clippy::excessive_precision)]
 const ERFC_CHEBYSHEV: [f64; 30] = [
     -6.513268598908547171e-1,
     6.419697923564902603e-1,
