@@ -712,6 +712,64 @@ mod tests {
     }
 
     #[test]
+    fn fused_paper_euler_step_equals_drift_then_update() {
+        // SA and USA, d in the fused range (8, 32) and outside it (5: no fused kernel)
+        for (n, d) in [(32, 32), (11, 8), (6, 5)] {
+            let x0 = sample(n, d, 11);
+            for model in [
+                SelfAttention::sa(2.5).unwrap(),
+                SelfAttention::usa(0.7).unwrap(),
+            ] {
+                let mut ws = Workspace::default();
+                let mut fused = x0.as_slice().to_vec();
+                let mut scratch = vec![0.0; n * d];
+                let done = model
+                    .fused_paper_euler(&mut fused, n, d, 0.1, &mut scratch, &mut ws)
+                    .unwrap();
+                let mut drift = vec![0.0; n * d];
+                model
+                    .drift_into(x0.as_slice(), n, d, &mut drift, &mut Workspace::default())
+                    .unwrap();
+                let mut two_pass = x0.as_slice().to_vec();
+                assert!(kernel::euler_normalize_rows(&mut two_pass, &drift, 0.1, d));
+                if d >= kernel::WIDE {
+                    assert_eq!(done, Some(true));
+                    assert_eq!(fused, two_pass, "n = {n}, d = {d}");
+                    // the Gram matrix of the starting point is kept for the observers
+                    assert_eq!(ws.last_gram().unwrap(), &x0.gram()[..]);
+                } else {
+                    assert_eq!(done, None);
+                    assert_eq!(
+                        fused,
+                        x0.as_slice(),
+                        "x untouched when there is no fused kernel"
+                    );
+                }
+            }
+        }
+        // fields without a fused kernel: multi-head, B != I, the causal mask
+        let x0 = sample(8, 8, 12);
+        let heads = vec![
+            AttentionHead::new(None, Value::Identity),
+            AttentionHead::new(None, Value::NegIdentity),
+        ];
+        let others = [
+            SelfAttention::multi_head(1.0, heads, Normalization::Softmax).unwrap(),
+            SelfAttention::sa(1.0).unwrap().with_causal_mask(),
+            SelfAttention::general(1.0, None, Value::NegIdentity, Normalization::Softmax).unwrap(),
+        ];
+        for model in others {
+            let mut x = x0.as_slice().to_vec();
+            let mut scratch = vec![0.0; 64];
+            let done = model
+                .fused_paper_euler(&mut x, 8, 8, 0.1, &mut scratch, &mut Workspace::default())
+                .unwrap();
+            assert_eq!(done, None);
+            assert_eq!(x, x0.as_slice());
+        }
+    }
+
+    #[test]
     fn multi_head_is_sum_of_heads() {
         let (n, d) = (5, 3);
         let x = sample(n, d, 2);
