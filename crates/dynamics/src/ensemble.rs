@@ -18,7 +18,7 @@ use crate::error::{Result, check_positive, invalid};
 use crate::integrate::IntegratorKind;
 use crate::matrix::SquareMatrix;
 use crate::model::{Normalization, SelfAttention, Value, VectorField};
-use crate::observables::checkpoint_steps;
+use crate::observables::{checkpoint_steps, pairs_above};
 use crate::reduced::{Representation, reduced_dimension};
 use crate::sampling::{Purpose, ginibre, goe, stream, uniform_sphere, uniform_sphere_reduced};
 use rayon::prelude::*;
@@ -285,18 +285,8 @@ const CONSENSUS_MARGIN: f64 = 1e-9;
 /// pair at every later checkpoint (checked against it by the tests). Not used for RK4 / DP5(4),
 /// whose stages are not convex combinations.
 pub fn consensus_locked(gram: &[f64], n: usize, delta: f64) -> bool {
-    let bound = lock_bound(delta);
-    bound > 0.0 && crate::kernel::upper_count_above(gram, n, bound) == pairs_upper(n)
-}
-
-/// The inner product every pair must exceed in [`consensus_locked`].
-fn lock_bound(delta: f64) -> f64 {
-    1.0 - delta + CONSENSUS_MARGIN
-}
-
-/// n (n - 1) / 2, the number of pairs i < j.
-fn pairs_upper(n: usize) -> u64 {
-    (n * n.saturating_sub(1) / 2) as u64
+    let bound = 1.0 - delta + CONSENSUS_MARGIN;
+    bound > 0.0 && pairs_above(gram, n, bound) == (n * n.saturating_sub(1)) as u64
 }
 
 /// Runs one realisation and adds its hit counts to `tally`.
@@ -334,10 +324,10 @@ fn run_realisation(
     // consensus (see `consensus_locked`) also every checkpoint after k, and returns true: the run
     // is done.
     let observe = |k: usize, g: &[f64], tally: &mut Tally| {
-        let above = crate::kernel::upper_count_above(g, n, threshold);
-        record(k, 2 * above, u64::from(g[1] > threshold), tally);
+        let hits = pairs_above(g, n, threshold);
+        record(k, hits, u64::from(g[1] > threshold), tally);
         // the lock needs every pair above 1 - delta + margin, so first every pair above 1 - delta
-        let locked = shortcut && above == pairs_upper(n) && consensus_locked(g, n, spec.delta);
+        let locked = shortcut && hits == pairs && consensus_locked(g, n, spec.delta);
         if locked {
             (k + 1..=steps).for_each(|later| record(later, pairs, 1, tally));
         }
@@ -530,8 +520,7 @@ mod tests {
                 let cfg =
                     crate::config::Configuration::euclidean(spec.n, spec.d, states[k].clone())
                         .unwrap();
-                expected[c] +=
-                    crate::observables::pairs_above(&cfg.gram(), spec.n, 1.0 - spec.delta);
+                expected[c] += pairs_above(&cfg.gram(), spec.n, 1.0 - spec.delta);
             }
         }
         let pairs = (spec.n * (spec.n - 1) * spec.realizations) as f64;

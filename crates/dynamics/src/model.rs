@@ -747,7 +747,7 @@ mod tests {
                 }
             }
         }
-        // fields without a fused kernel: multi-head, B != I, the causal mask
+        // fields without a fused kernel: multi-head, the causal mask, V = -I
         let x0 = sample(8, 8, 12);
         let heads = vec![
             AttentionHead::new(None, Value::Identity),
