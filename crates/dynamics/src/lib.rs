@@ -93,6 +93,7 @@ pub mod simd {
 pub mod config;
 pub mod ensemble;
 pub mod error;
+pub mod exp;
 mod exp_table;
 pub mod integrate;
 pub mod kernel;

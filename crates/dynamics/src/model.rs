@@ -450,7 +450,7 @@ impl SelfAttention {
             }
             row[..visible].iter_mut().for_each(|l| *l = beta * (*l - m));
             row[visible..].fill(f64::NEG_INFINITY);
-            kernel::exp_in_place(row);
+            crate::exp::exp_in_place(row);
             scale[i] = match self.normalization {
                 Normalization::Softmax => 1.0 / row.iter().sum::<f64>(),
                 Normalization::Uniform => uniform_factor(beta * m, n)?,
@@ -467,7 +467,7 @@ fn uniform_factor(exponent: f64, n: usize) -> Result<f64> {
     if exponent > 709.0 {
         return Err(DynamicsError::WeightOverflow { exponent });
     }
-    Ok(kernel::exp(exponent) / n as f64)
+    Ok(crate::exp::exp(exponent) / n as f64)
 }
 
 impl VectorField for SelfAttention {

@@ -10,7 +10,7 @@
 //!
 //! where g(u) = ln(erfc(z) / t) + z^2 is smooth on [-1, 1]; the Chebyshev coefficients were computed at 50
 //! digits by `crates/transformer/tools/fit_erfc.py` (truncation error < 3e-18). g is summed by Clenshaw's
-//! recurrence and the exponential is [`attnflow_dynamics::kernel::exp`]: relative error about 1e-15 for
+//! recurrence and the exponential is [`attnflow_dynamics::exp::exp`]: relative error about 1e-15 for
 //! every z (tested against libm), with no branch, so loops over it vectorise. The GELU is written with
 //! erfc, `1 + erf(x / sqrt 2) = 2 - erfc(|x| / sqrt 2)` for x >= 0 and `erfc(|x| / sqrt 2)` for x < 0, which
 //! keeps its relative accuracy for negative x as well.
@@ -18,7 +18,7 @@
 //! The slice functions run through [`attnflow_dynamics::simd_dispatch`] (AVX-512 / AVX2 copies with FMA);
 //! every reduction has a fixed order, so results are the same bits on every machine.
 
-use attnflow_dynamics::kernel::exp;
+use attnflow_dynamics::exp::{exp, exp_in_place};
 use attnflow_dynamics::simd_dispatch;
 
 /// Chebyshev coefficients c_0..c_29 of g (see the module docs), as printed (20 digits) by
@@ -106,7 +106,7 @@ fn gelu_impl(v: &mut [f64]) {
             let z = block[k].abs() * std::f64::consts::FRAC_1_SQRT_2;
             (t[k], exponent[k]) = erfc_parts(z);
         }
-        attnflow_dynamics::kernel::exp_in_place(&mut exponent[..m]);
+        exp_in_place(&mut exponent[..m]);
         for k in 0..m {
             let x = block[k];
             let e = t[k] * exponent[k];
@@ -134,7 +134,7 @@ fn softmax_impl(v: &mut [f64]) {
     for x in v.iter_mut() {
         *x -= m;
     }
-    attnflow_dynamics::kernel::exp_in_place(v);
+    exp_in_place(v);
     let mut lanes = [0.0f64; LANES];
     let mut chunks = v.chunks_exact(LANES);
     for c in chunks.by_ref() {
