@@ -20,27 +20,40 @@ pub fn exp_in_place(v: &mut [f64]) {
     #[cfg(target_arch = "x86_64")]
     if crate::kernel::avx512() {
         // SAFETY: AVX-512 is present (checked just above).
-        let done = unsafe { exp_blocks_avx512(v) };
+        let done = unsafe { exp_blocks_avx512(v, None) };
         v[done..].iter_mut().for_each(|x| *x = exp(*x));
         return;
     }
     dispatch!(exp_in_place_impl(v))
 }
 
-/// `v <- exp(v)` for the whole blocks of eight at the start of v; returns how many were done.
+/// For the whole blocks of eight at the start of `out`: `out_k <- exp(out_k)`, or with
+/// `shifted = Some((g, beta, c))`, `out_k <- exp(beta (g_k - c))` (the shifted attention weights).
+/// The operations of [`exp`]; returns how many entries were written.
 ///
 /// # Safety
 /// AVX-512 F must be available.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma")]
-unsafe fn exp_blocks_avx512(v: &mut [f64]) -> usize {
+pub(crate) unsafe fn exp_blocks_avx512(
+    out: &mut [f64],
+    shifted: Option<(&[f64], f64, f64)>,
+) -> usize {
     use std::arch::x86_64::*;
-    let whole = v.len() / LANES * LANES;
+    let len = shifted.map_or(out.len(), |(g, _, _)| g.len().min(out.len()));
+    let whole = len / LANES * LANES;
     for k in (0..whole).step_by(LANES) {
-        // SAFETY: k + 8 <= whole <= v.len(); AVX-512 by the caller's contract.
+        // SAFETY: k + 8 <= whole <= the lengths of out (and g); AVX-512 by the caller's contract.
         unsafe {
-            let p = v.as_mut_ptr().add(k);
-            _mm512_storeu_pd(p, exp_avx512(_mm512_loadu_pd(p)));
+            let p = out.as_mut_ptr().add(k);
+            let x = match shifted {
+                Some((g, beta, c)) => _mm512_mul_pd(
+                    _mm512_set1_pd(beta),
+                    _mm512_sub_pd(_mm512_loadu_pd(g.as_ptr().add(k)), _mm512_set1_pd(c)),
+                ),
+                None => _mm512_loadu_pd(p),
+            };
+            _mm512_storeu_pd(p, exp_avx512(x));
         }
     }
     whole

@@ -14,8 +14,6 @@
 //! exponential ([`crate::exp`]), and the transposes (AVX shuffles, pure data movement).
 
 use crate::exp::exp;
-#[cfg(target_arch = "x86_64")]
-use crate::exp::exp_avx512;
 use crate::simd_dispatch as dispatch;
 
 /// A resizable f64 buffer whose data starts on a 64-byte boundary (one cache line, one AVX-512
@@ -649,7 +647,7 @@ fn symmetric_weights_impl(
         #[cfg(target_arch = "x86_64")]
         if vector {
             // SAFETY: AVX-512 is present (`avx512()` above).
-            done = unsafe { shifted_exp_avx512(g, e, beta, c) };
+            done = unsafe { crate::exp::exp_blocks_avx512(e, Some((g, beta, c))) };
         }
         for (e, &g) in e[done..].iter_mut().zip(&g[done..]) {
             *e = exp(beta * (g - c));
@@ -690,27 +688,6 @@ fn symmetric_weights_impl(
     for (j, z) in row_sums.iter_mut().enumerate().take(n).skip(c) {
         *z = weights[j..n * n].iter().step_by(n).sum();
     }
-}
-
-/// `e_k = exp(beta (g_k - c))` for the whole blocks of eight at the start of g (as [`exp`] does it);
-/// returns how many entries were written.
-///
-/// # Safety
-/// AVX-512 F must be available.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma")]
-unsafe fn shifted_exp_avx512(g: &[f64], e: &mut [f64], beta: f64, c: f64) -> usize {
-    use std::arch::x86_64::*;
-    let whole = g.len().min(e.len()) / COLS * COLS;
-    let (b, cv) = (_mm512_set1_pd(beta), _mm512_set1_pd(c));
-    for k in (0..whole).step_by(COLS) {
-        // SAFETY: k + 8 <= whole <= both lengths; AVX-512 by the caller's contract.
-        unsafe {
-            let v = _mm512_mul_pd(b, _mm512_sub_pd(_mm512_loadu_pd(g.as_ptr().add(k)), cv));
-            _mm512_storeu_pd(e.as_mut_ptr().add(k), exp_avx512(v));
-        }
-    }
-    whole
 }
 
 /// `bt` (d x n) = transpose of `b` (n x d).
