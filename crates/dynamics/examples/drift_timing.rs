@@ -43,7 +43,7 @@ fn main() {
         let transpose = time(reps, || kernel::transpose(black_box(x), n, d, &mut xt));
         let mut g = vec![0.0; n * n];
         let gram = time(reps, || {
-            kernel::gram_with_transposed(black_box(x), &xt, n, d, &mut g)
+            kernel::gram_from_transposed(black_box(&xt), n, d, &mut g)
         });
         let (mut e, mut z) = (vec![0.0; n * n], vec![0.0; n]);
         let weights = time(reps, || {

@@ -15,7 +15,7 @@
 //! and blocks are combined in index order, so results are bit-identical for any number of threads.
 
 use crate::error::{Result, check_positive, invalid};
-use crate::integrate::IntegratorKind;
+use crate::integrate::{IntegratorKind, Observer};
 use crate::matrix::SquareMatrix;
 use crate::model::{Normalization, SelfAttention, Value, VectorField};
 use crate::observables::{checkpoint_steps, pairs_above};
@@ -308,51 +308,61 @@ fn run_realisation(
     let model = spec.model(beta, &mut stream(spec.seed, index, Purpose::Matrices))?;
     let mut integrator = spec.integrator.build()?;
     let mut x = crate::kernel::AlignedBuf::from_slice(x0.as_slice());
-    let threshold = 1.0 - spec.delta;
-    let pairs = (n * (n - 1)) as u64;
-    let record = |k: usize, hits: u64, p12: u64, tally: &mut Tally| {
-        for &c in &ck_at_step[k] {
-            tally.hits[c] += hits;
-            tally.hits_squared[c] += u128::from(hits) * u128::from(hits);
-            tally.pair12[c] += p12;
-        }
+    let mut observer = CheckpointCounts {
+        n,
+        threshold: 1.0 - spec.delta,
+        delta: spec.delta,
+        steps,
+        ck_at_step,
+        consensus_exit: spec.consensus_exit
+            && spec.integrator == IntegratorKind::PaperEuler
+            && spec.matrices == MatrixEnsemble::Identity,
+        tally,
     };
-    let shortcut = spec.consensus_exit
-        && spec.integrator == IntegratorKind::PaperEuler
-        && spec.matrices == MatrixEnsemble::Identity;
-    // Records the checkpoints of state k from its Gram matrix (there are none at k = 0); on
-    // consensus (see `consensus_locked`) also every checkpoint after k, and returns true: the run
-    // is done.
-    let observe = |k: usize, g: &[f64], tally: &mut Tally| {
-        let hits = pairs_above(g, n, threshold);
-        record(k, hits, u64::from(g[1] > threshold), tally);
-        // the lock needs every pair above 1 - delta + margin, so first every pair above 1 - delta
-        let locked = shortcut && hits == pairs && consensus_locked(g, n, spec.delta);
-        if locked {
-            (k + 1..=steps).for_each(|later| record(later, pairs, 1, tally));
-        }
-        locked
-    };
-    let mut gram = crate::kernel::AlignedBuf::zeros(n * n);
-    for k in 1..=steps {
-        integrator.step(&model, &mut x, n, dim, spec.dt)?;
-        tally.steps += 1;
-        // Paper Euler computed the Gram matrix of state k - 1 for the step: observe it.
-        if let Some(g) = integrator.gram_before_last_step() {
-            if observe(k - 1, g, tally) {
-                return Ok(());
-            }
-            if k < steps {
-                continue;
-            }
-        }
-        if !ck_at_step[k].is_empty() || k == steps {
-            crate::kernel::gram(&x, n, dim, &mut gram);
-            observe(k, &gram, tally);
-        }
-    }
+    let taken = integrator.advance(&model, &mut x, n, dim, spec.dt, steps, &mut observer)?;
+    observer.tally.steps += taken as u64;
     debug_assert!(model.geometry() == crate::model::Geometry::Sphere);
     Ok(())
+}
+
+/// The observer of one realisation: counts of pairs above 1 - delta at the checkpoints (the
+/// checkpoints of step k are `ck_at_step[k]`; there are none at k = 0), and the consensus exit.
+struct CheckpointCounts<'a> {
+    n: usize,
+    threshold: f64,
+    delta: f64,
+    steps: usize,
+    ck_at_step: &'a [Vec<usize>],
+    /// Stop at consensus (see [`consensus_locked`]), recording every later checkpoint.
+    consensus_exit: bool,
+    tally: &'a mut Tally,
+}
+
+impl CheckpointCounts<'_> {
+    fn record(&mut self, k: usize, hits: u64, p12: u64) {
+        for &c in &self.ck_at_step[k] {
+            self.tally.hits[c] += hits;
+            self.tally.hits_squared[c] += u128::from(hits) * u128::from(hits);
+            self.tally.pair12[c] += p12;
+        }
+    }
+}
+
+impl Observer for CheckpointCounts<'_> {
+    fn wants(&self, k: usize) -> bool {
+        !self.ck_at_step[k].is_empty()
+    }
+    fn observe(&mut self, k: usize, g: &[f64]) -> bool {
+        let (n, pairs) = (self.n, (self.n * (self.n - 1)) as u64);
+        let hits = pairs_above(g, n, self.threshold);
+        self.record(k, hits, u64::from(g[1] > self.threshold));
+        // the lock needs every pair above 1 - delta + margin, so first every pair above 1 - delta
+        let locked = self.consensus_exit && hits == pairs && consensus_locked(g, n, self.delta);
+        if locked {
+            (k + 1..=self.steps).for_each(|later| self.record(later, pairs, 1));
+        }
+        locked
+    }
 }
 
 /// Computes a phase diagram. `progress(done, total)` is called (from worker threads) after each

@@ -120,6 +120,26 @@ const EXP_TAYLOR: [f64; 6] = [
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma")]
 pub unsafe fn exp_avx512(x: std::arch::x86_64::__m512d) -> std::arch::x86_64::__m512d {
+    use std::arch::x86_64::*;
+    let splat = _mm512_set1_pd;
+    // clamp: max/min return their second operand when either is NaN, so NaN stays NaN
+    let xc = _mm512_min_pd(splat(709.0), _mm512_max_pd(splat(-708.0), x));
+    // SAFETY: AVX-512 F by the caller's contract.
+    let y = unsafe { exp_in_range_avx512(xc) };
+    let below = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(x, splat(-708.0));
+    _mm512_maskz_mov_pd(!below, y)
+}
+
+/// [`exp_avx512`] without the clamp to [-708, 709] and the flush to zero below it: the same bits
+/// for every lane in [-708, 709] (where those steps change nothing), four instructions fewer.
+/// Callers must know the range (the attention weights of [`crate::kernel`] do).
+///
+/// # Safety
+/// AVX-512 F must be available.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma")]
+#[inline]
+pub unsafe fn exp_in_range_avx512(xc: std::arch::x86_64::__m512d) -> std::arch::x86_64::__m512d {
     use crate::exp_table::{EXP2_TABLE, LN2_16_HI, LN2_16_LO};
     use std::arch::x86_64::*;
     let splat = _mm512_set1_pd;
@@ -130,8 +150,6 @@ pub unsafe fn exp_avx512(x: std::arch::x86_64::__m512d) -> std::arch::x86_64::__
             _mm512_loadu_pd(EXP2_TABLE.as_ptr().add(8)),
         )
     };
-    // clamp: max/min return their second operand when either is NaN, so NaN stays NaN
-    let xc = _mm512_min_pd(splat(709.0), _mm512_max_pd(splat(-708.0), x));
     let t = _mm512_fmadd_pd(xc, splat(EXP_SCALE), splat(EXP_SHIFT));
     let m = _mm512_sub_epi64(
         _mm512_castpd_si512(t),
@@ -151,9 +169,7 @@ pub unsafe fn exp_avx512(x: std::arch::x86_64::__m512d) -> std::arch::x86_64::__
     let tj = _mm512_permutex2var_pd(low_half, m, high_half);
     let y = _mm512_fmadd_pd(tj, expm1, tj);
     let k = _mm512_slli_epi64::<52>(_mm512_srai_epi64::<4>(m));
-    let y = _mm512_castsi512_pd(_mm512_add_epi64(_mm512_castpd_si512(y), k));
-    let below = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(x, splat(-708.0));
-    _mm512_maskz_mov_pd(!below, y)
+    _mm512_castsi512_pd(_mm512_add_epi64(_mm512_castpd_si512(y), k))
 }
 
 #[cfg(test)]

@@ -52,6 +52,67 @@ pub trait Integrator: Send {
     fn gram_before_last_step(&self) -> Option<&[f64]> {
         None
     }
+    /// Takes `steps` steps of size h from x (row-major, n x d; it holds the last state on return),
+    /// showing the states to `observer` through their Gram matrices: every state whose Gram
+    /// matrix a step computed anyway, and every state the observer [`Observer::wants`] (a Gram
+    /// product then). Stops early when [`Observer::observe`] returns true. Returns the number of
+    /// steps taken.
+    #[allow(clippy::too_many_arguments)]
+    fn advance(
+        &mut self,
+        field: &dyn VectorField,
+        x: &mut [f64],
+        n: usize,
+        d: usize,
+        h: f64,
+        steps: usize,
+        observer: &mut dyn Observer,
+    ) -> Result<usize> {
+        advance_by_steps(self, field, x, n, d, h, 1..=steps, observer)
+    }
+}
+
+/// What [`Integrator::advance`] shows the states to (the ensembles' statistics).
+pub trait Observer {
+    /// Whether state k (after k steps) must be observed even when no step computed its Gram matrix.
+    fn wants(&self, k: usize) -> bool;
+    /// Observes state k through its Gram matrix G_ij = <x_i, x_j>; true stops the run.
+    fn observe(&mut self, k: usize, gram: &[f64]) -> bool;
+}
+
+/// [`Integrator::advance`] by [`Integrator::step`], for steps `ks` (the numbers of the states they
+/// reach). Returns the number of the last step taken.
+#[allow(clippy::too_many_arguments)]
+fn advance_by_steps<I: Integrator + ?Sized>(
+    integrator: &mut I,
+    field: &dyn VectorField,
+    x: &mut [f64],
+    n: usize,
+    d: usize,
+    h: f64,
+    ks: std::ops::RangeInclusive<usize>,
+    observer: &mut dyn Observer,
+) -> Result<usize> {
+    let last = *ks.end();
+    let mut gram = AlignedBuf::zeros(n * n);
+    for k in ks {
+        integrator.step(field, x, n, d, h)?;
+        // the step computed the Gram matrix of state k - 1: observe it
+        let free = integrator.gram_before_last_step();
+        if let Some(g) = free
+            && observer.observe(k - 1, g)
+        {
+            return Ok(k);
+        }
+        // with free Gram matrices, state k is seen at the next step (the last one excepted)
+        if (free.is_none() || k == last) && observer.wants(k) {
+            crate::kernel::gram(x, n, d, &mut gram);
+            if observer.observe(k, &gram) {
+                return Ok(k);
+            }
+        }
+    }
+    Ok(last)
 }
 
 /// Integrator choice by name (CLI, parameter files).
@@ -119,6 +180,8 @@ fn check_step(h: f64, x: &[f64], n: usize, d: usize) -> Result<()> {
 pub struct PaperEuler {
     ws: Workspace,
     drift: AlignedBuf,
+    /// The state transposed (d x n) for the fused step.
+    transposed: AlignedBuf,
     stats: IntegrationStats,
 }
 
@@ -139,14 +202,18 @@ impl Integrator for PaperEuler {
     ) -> Result<()> {
         check_step(h, x, n, d)?;
         self.drift.resize(n * d);
+        self.transposed.resize(n * d);
         self.stats.steps += 1;
         self.stats.accepted += 1;
         self.stats.evaluations += 1;
-        if field.geometry() == Geometry::Sphere
-            && let Some(finite) =
-                field.fused_paper_euler(x, n, d, h, &mut self.drift, &mut self.ws)?
-        {
-            return finite_state(finite);
+        if field.geometry() == Geometry::Sphere {
+            crate::kernel::transpose(x, n, d, &mut self.transposed);
+            if let Some(finite) =
+                field.fused_paper_euler_transposed(&mut self.transposed, n, d, h, &mut self.ws)?
+            {
+                crate::kernel::transpose(&self.transposed, d, n, x);
+                return finite_state(finite);
+            }
         }
         field.drift_into(x, n, d, &mut self.drift, &mut self.ws)?;
         if field.geometry() == Geometry::Sphere {
@@ -163,6 +230,53 @@ impl Integrator for PaperEuler {
     }
     fn gram_before_last_step(&self) -> Option<&[f64]> {
         self.ws.last_gram()
+    }
+    /// On the sphere, with a field that has a fused step
+    /// ([`VectorField::fused_paper_euler_transposed`]), the state stays transposed from the first
+    /// step to the last (no transposes in between; the same bits as [`Integrator::step`]).
+    #[allow(clippy::too_many_arguments)]
+    fn advance(
+        &mut self,
+        field: &dyn VectorField,
+        x: &mut [f64],
+        n: usize,
+        d: usize,
+        h: f64,
+        steps: usize,
+        observer: &mut dyn Observer,
+    ) -> Result<usize> {
+        check_step(h, x, n, d)?;
+        if field.geometry() != Geometry::Sphere || steps == 0 {
+            return advance_by_steps(self, field, x, n, d, h, 1..=steps, observer);
+        }
+        self.transposed.resize(n * d);
+        crate::kernel::transpose(x, n, d, &mut self.transposed);
+        for k in 1..=steps {
+            let Some(finite) =
+                field.fused_paper_euler_transposed(&mut self.transposed, n, d, h, &mut self.ws)?
+            else {
+                // no fused step (at all, or for this state): row-major steps from here on
+                crate::kernel::transpose(&self.transposed, d, n, x);
+                return advance_by_steps(self, field, x, n, d, h, k..=steps, observer);
+            };
+            self.stats.steps += 1;
+            self.stats.accepted += 1;
+            self.stats.evaluations += 1;
+            finite_state(finite)?;
+            if let Some(g) = self.ws.last_gram()
+                && observer.observe(k - 1, g)
+            {
+                crate::kernel::transpose(&self.transposed, d, n, x);
+                return Ok(k);
+            }
+        }
+        crate::kernel::transpose(&self.transposed, d, n, x);
+        if observer.wants(steps) {
+            let mut gram = AlignedBuf::zeros(n * n);
+            crate::kernel::gram_from_transposed(&self.transposed, n, d, &mut gram);
+            observer.observe(steps, &gram);
+        }
+        Ok(steps)
     }
 }
 

@@ -104,7 +104,7 @@ pub const WIDE: usize = COLS;
 /// roundings whatever the tile shape or instruction set.
 pub fn matmul(a: &[f64], b: &[f64], p: usize, r: usize, q: usize, out: &mut [f64]) {
     check_shapes(a, b, p, r, q, out);
-    dispatch!(product(a, b, p, r, q, out, Part::All, Scale::None))
+    dispatch!(full_product(a, b, p, r, q, out, Scale::None))
 }
 
 /// A diagonal factor applied to a product after the sum (one extra rounding per entry).
@@ -136,153 +136,289 @@ pub fn matmul_scaled(
         ),
         Scale::None => {}
     }
-    dispatch!(product(a, b, p, r, q, out, Part::All, scale))
+    dispatch!(full_product(a, b, p, r, q, out, scale))
 }
 
-/// One step of [GLPR]'s scheme for the attention average of V = I, fused:
+/// One step of [GLPR]'s scheme for the attention average of V = I on the transposed state
+/// X^T (d x n, `xt[k * n + i]` = x_ik), for symmetric weights w (n x n, bitwise symmetric):
 ///
 /// ```text
 /// x_i <- y_i / ‖y_i‖,   y_i = x_i + h s_i sum_j w_ij x_j
 /// ```
 ///
-/// for w (n x n), x (n x d) and the row factors s (1 / Z_i or the USA factor); `y` (n x d) and
-/// `inverse_norms` (n) are workspace. The operations and their order are those of [`matmul_scaled`]
-/// with `Scale::Rows(s)` followed by [`euler_normalize_rows`], so the bits are the same; with
-/// AVX-512 and d in {8, 16, 24, 32}, the product, update and squared norm of four rows stay in
-/// registers. Returns true when every norm was finite and positive.
+/// Y^T = X^T W diag(s) as in [`matmul_scaled`] (`sum_j x_jk w_ji` by fused multiply-adds in order
+/// of j: the products and order of the row-major average, since w_ji = w_ij), `y = x + h g`, and
+/// ‖y_i‖^2 in the four lanes of [`normalize_rows`] (coordinates k mod 4, in order;
+/// (l0 + l1) + (l2 + l3)), vectorised across particles; so the bits are those of
+/// `matmul_scaled` with `Scale::Rows(s)` followed by [`euler_normalize_rows`] on the row-major
+/// state. `y` (d x n) is workspace. Returns true when every norm was finite and positive.
 #[allow(clippy::too_many_arguments)]
-pub fn euler_average(
+pub fn euler_average_transposed(
     w: &[f64],
     s: &[f64],
     h: f64,
     n: usize,
     d: usize,
-    x: &mut [f64],
+    xt: &mut [f64],
     y: &mut [f64],
-    inverse_norms: &mut [f64],
 ) -> bool {
     assert!(
-        w.len() >= n * n
-            && s.len() >= n
-            && x.len() == n * d
-            && y.len() == n * d
-            && inverse_norms.len() >= n,
-        "euler_average: slice shorter than its shape"
+        w.len() >= n * n && s.len() >= n && xt.len() == n * d && y.len() == n * d,
+        "euler_average_transposed: slice shorter than its shape"
     );
     #[cfg(target_arch = "x86_64")]
-    if d.is_multiple_of(COLS) && (COLS..=4 * COLS).contains(&d) && avx512() {
+    if n.is_multiple_of(COLS) && avx512() {
         // SAFETY: the features are present (checked just above) and the shapes were asserted.
-        return unsafe { euler_average_avx512(w, s, h, n, d, x, y, inverse_norms) };
+        return unsafe {
+            euler_update_transposed_avx512(w, s, h, n, d, xt, y);
+            normalize_columns_avx512(xt, y, n, d)
+        };
     }
-    matmul_scaled(w, x, n, n, d, Scale::Rows(s), y);
-    euler_normalize_rows(x, y, h, d)
+    matmul_scaled(xt, w, d, n, n, Scale::Columns(s), y);
+    dispatch!(update_and_normalize_columns(xt, y, h, n, d))
 }
 
-/// [`euler_average`] for d = 8 T, T = 1..=4: y and the inverse norms by blocks of four rows (then
-/// single rows), then x = y / norm.
+/// `y = x + h (X^T W diag(s))` of [`euler_average_transposed`] for n a multiple of 8: blocks of
+/// four coordinates (then single ones) x up to 32 particles in registers ([`block_sums`]).
 ///
 /// # Safety
 /// AVX-512 F/VL/DQ and FMA must be available; the slices must have the shapes asserted by
-/// [`euler_average`], with d a multiple of 8 between 8 and 32.
+/// [`euler_average_transposed`], with n a multiple of 8.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn euler_average_avx512(
+unsafe fn euler_update_transposed_avx512(
     w: &[f64],
     s: &[f64],
     h: f64,
     n: usize,
     d: usize,
-    x: &mut [f64],
+    xt: &[f64],
     y: &mut [f64],
-    inverse_norms: &mut [f64],
-) -> bool {
-    let mut ok = true;
-    let mut i = 0;
-    while i < n {
-        let rows = if i + ROWS <= n { ROWS } else { 1 };
-        let mut squares = [1.0; ROWS];
-        // SAFETY: rows i..i + rows < n, d = 8 T, the caller's contract for the rest.
-        unsafe {
-            match (rows, d / COLS) {
-                (ROWS, 1) => euler_average_block::<ROWS, 1>(w, &*x, s, h, n, i, y, &mut squares),
-                (ROWS, 2) => euler_average_block::<ROWS, 2>(w, &*x, s, h, n, i, y, &mut squares),
-                (ROWS, 3) => euler_average_block::<ROWS, 3>(w, &*x, s, h, n, i, y, &mut squares),
-                (ROWS, _) => euler_average_block::<ROWS, 4>(w, &*x, s, h, n, i, y, &mut squares),
-                (_, 1) => euler_average_block::<1, 1>(w, &*x, s, h, n, i, y, &mut squares),
-                (_, 2) => euler_average_block::<1, 2>(w, &*x, s, h, n, i, y, &mut squares),
-                (_, 3) => euler_average_block::<1, 3>(w, &*x, s, h, n, i, y, &mut squares),
-                _ => euler_average_block::<1, 4>(w, &*x, s, h, n, i, y, &mut squares),
+) {
+    let mut k = 0;
+    while k < d {
+        let rows = if k + ROWS <= d { ROWS } else { 1 };
+        let mut c = 0;
+        while c < n {
+            let blocks = ((n - c) / COLS).min(4);
+            // SAFETY: coordinates k..k + rows <= d, particles c..c + 8 blocks <= n; the caller's
+            // contract for the rest.
+            unsafe {
+                match (rows, blocks) {
+                    (ROWS, 1) => update_block::<ROWS, 1>(w, s, h, n, k, c, xt, y),
+                    (ROWS, 2) => update_block::<ROWS, 2>(w, s, h, n, k, c, xt, y),
+                    (ROWS, 3) => update_block::<ROWS, 3>(w, s, h, n, k, c, xt, y),
+                    (ROWS, _) => update_block::<ROWS, 4>(w, s, h, n, k, c, xt, y),
+                    (_, 1) => update_block::<1, 1>(w, s, h, n, k, c, xt, y),
+                    (_, 2) => update_block::<1, 2>(w, s, h, n, k, c, xt, y),
+                    (_, 3) => update_block::<1, 3>(w, s, h, n, k, c, xt, y),
+                    _ => update_block::<1, 4>(w, s, h, n, k, c, xt, y),
+                }
+            }
+            c += COLS * blocks;
+        }
+        k += rows;
+    }
+}
+
+/// Coordinates k..k+R of particles c..c + 8 T in [`euler_update_transposed_avx512`]:
+/// `acc = sum_j x_jk w_ji` in order of j, then `y = x + h (acc s_i)`.
+///
+/// # Safety
+/// As [`euler_update_transposed_avx512`], with k + R <= d and c + 8 T <= n.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn update_block<const R: usize, const T: usize>(
+    w: &[f64],
+    s: &[f64],
+    h: f64,
+    n: usize,
+    k: usize,
+    c: usize,
+    xt: &[f64],
+    y: &mut [f64],
+) {
+    use std::arch::x86_64::*;
+    let (xp, yp) = (xt.as_ptr(), y.as_mut_ptr());
+    // SAFETY: every index is below d * n (xt, y) or n (s) by the caller's contract.
+    unsafe {
+        let acc = block_sums::<R, T, false>(xt, w, 0, k, n, n, c);
+        let hv = _mm512_set1_pd(h);
+        let scale: [__m512d; T] =
+            std::array::from_fn(|t| _mm512_loadu_pd(s.as_ptr().add(c + COLS * t)));
+        for (r, acc) in acc.iter().enumerate() {
+            let row = (k + r) * n + c;
+            for (t, acc) in acc.iter().enumerate() {
+                let g = _mm512_mul_pd(*acc, scale[t]);
+                let v = _mm512_add_pd(
+                    _mm512_loadu_pd(xp.add(row + COLS * t)),
+                    _mm512_mul_pd(hv, g),
+                );
+                _mm512_storeu_pd(yp.add(row + COLS * t), v);
             }
         }
-        for (inv, &q) in inverse_norms[i..i + rows].iter_mut().zip(&squares) {
-            // the norm is finite and positive exactly when its square is
-            ok &= (q > 0.0) & (q < f64::INFINITY);
-            *inv = 1.0 / q.sqrt();
-        }
-        i += rows;
     }
-    for ((x, y), &inv) in x
-        .chunks_exact_mut(d)
-        .zip(y.chunks_exact(d))
-        .zip(inverse_norms.iter())
-    {
-        for (x, &y) in x.iter_mut().zip(y) {
-            *x = y * inv;
-        }
+}
+
+/// [`normalize_columns`] for n a multiple of 8: up to 32 columns at a time, their lanes, norms and
+/// reciprocals in registers.
+///
+/// # Safety
+/// AVX-512 F must be available; `xt` and `y` hold d x n, n a multiple of 8.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma")]
+unsafe fn normalize_columns_avx512(xt: &mut [f64], y: &[f64], n: usize, d: usize) -> bool {
+    let mut ok = true;
+    let mut c = 0;
+    while c < n {
+        let blocks = ((n - c) / COLS).min(4);
+        // SAFETY: columns c..c + 8 blocks <= n; the caller's contract for the rest.
+        ok &= unsafe {
+            match blocks {
+                1 => normalize_columns_block::<1>(xt, y, n, d, c),
+                2 => normalize_columns_block::<2>(xt, y, n, d, c),
+                3 => normalize_columns_block::<3>(xt, y, n, d, c),
+                _ => normalize_columns_block::<4>(xt, y, n, d, c),
+            }
+        };
+        c += COLS * blocks;
     }
     ok
 }
 
-/// Rows i..i+R of [`euler_average`] with d = 8 T, before the division by the norm:
-/// `acc = sum_l w_il x_l` by fused multiply-adds in order of l (as [`matmul`]),
-/// `y = x_i + h (acc s_i)` stored in `next`, and the squared norms from four lanes (coordinates
-/// k mod 4, in order), `(l0 + l1) + (l2 + l3)` (as [`euler_normalize_rows`]), in `squares`.
+/// Columns c..c + 8 T of [`normalize_columns_avx512`].
 ///
 /// # Safety
-/// As [`euler_average_avx512`], with d = 8 T and i + R <= n.
+/// As [`normalize_columns_avx512`], with c + 8 T <= n.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn euler_average_block<const R: usize, const T: usize>(
-    w: &[f64],
-    x: &[f64],
-    s: &[f64],
-    h: f64,
+unsafe fn normalize_columns_block<const T: usize>(
+    xt: &mut [f64],
+    y: &[f64],
     n: usize,
-    i: usize,
-    next: &mut [f64],
-    squares: &mut [f64; ROWS],
-) {
+    d: usize,
+    c: usize,
+) -> bool {
     use std::arch::x86_64::*;
-    let d = COLS * T;
-    let (xp, out) = (x.as_ptr(), next.as_mut_ptr());
-    // SAFETY: every index is below n * n (w) or n * d (x, next) by the caller's contract.
+    debug_assert!(xt.len() >= d * n && y.len() >= d * n && c + COLS * T <= n);
+    let (yp, xp) = (y.as_ptr(), xt.as_mut_ptr());
+    let mut lanes = [[_mm512_setzero_pd(); T]; 4];
+    // SAFETY: every index is below d * n by the caller's contract.
     unsafe {
-        let acc = block_sums::<R, T>(w, x, i, n, d, 0);
-        let hv = _mm512_set1_pd(h);
-        for (r, acc) in acc.iter().enumerate() {
-            let scale = _mm512_set1_pd(s[i + r]);
-            let row = (i + r) * d;
-            let mut lanes = _mm256_setzero_pd();
-            for (t, acc) in acc.iter().enumerate() {
-                let g = _mm512_mul_pd(*acc, scale);
-                let y = _mm512_add_pd(
-                    _mm512_loadu_pd(xp.add(row + COLS * t)),
-                    _mm512_mul_pd(hv, g),
-                );
-                _mm512_storeu_pd(out.add(row + COLS * t), y);
-                let (lo, hi) = (_mm512_castpd512_pd256(y), _mm512_extractf64x4_pd::<1>(y));
-                lanes = _mm256_fmadd_pd(lo, lo, lanes);
-                lanes = _mm256_fmadd_pd(hi, hi, lanes);
+        // coordinates k = 4 m + r go to lane r (a constant index, so the lanes stay in registers)
+        let whole = d / 4 * 4;
+        for k in (0..whole).step_by(4) {
+            for (r, lane) in lanes.iter_mut().enumerate() {
+                for (t, lane) in lane.iter_mut().enumerate() {
+                    let v = _mm512_loadu_pd(yp.add((k + r) * n + c + COLS * t));
+                    *lane = _mm512_fmadd_pd(v, v, *lane);
+                }
             }
-            let pairs = _mm_hadd_pd(
-                _mm256_castpd256_pd128(lanes),
-                _mm256_extractf128_pd::<1>(lanes),
+        }
+        for (r, lane) in lanes.iter_mut().enumerate().take(d - whole) {
+            for (t, lane) in lane.iter_mut().enumerate() {
+                let v = _mm512_loadu_pd(yp.add((whole + r) * n + c + COLS * t));
+                *lane = _mm512_fmadd_pd(v, v, *lane);
+            }
+        }
+        let mut ok = true;
+        let mut inverse = [_mm512_setzero_pd(); T];
+        for (t, inverse) in inverse.iter_mut().enumerate() {
+            let q = _mm512_add_pd(
+                _mm512_add_pd(lanes[0][t], lanes[1][t]),
+                _mm512_add_pd(lanes[2][t], lanes[3][t]),
             );
-            squares[r] = _mm_cvtsd_f64(_mm_hadd_pd(pairs, pairs));
+            // the norm is finite and positive exactly when its square is
+            let good = _mm512_cmp_pd_mask::<_CMP_GT_OQ>(q, _mm512_setzero_pd())
+                & _mm512_cmp_pd_mask::<_CMP_LT_OQ>(q, _mm512_set1_pd(f64::INFINITY));
+            ok &= good == 0xff;
+            *inverse = _mm512_div_pd(_mm512_set1_pd(1.0), _mm512_sqrt_pd(q));
+        }
+        for k in 0..d {
+            for (t, inverse) in inverse.iter().enumerate() {
+                let at = k * n + c + COLS * t;
+                _mm512_storeu_pd(
+                    xp.add(at),
+                    _mm512_mul_pd(_mm512_loadu_pd(yp.add(at)), *inverse),
+                );
+            }
+        }
+        ok
+    }
+}
+
+/// `y <- x + h g` (g given in `y`), then [`normalize_columns`]; see [`euler_average_transposed`].
+#[inline(always)]
+fn update_and_normalize_columns(xt: &mut [f64], y: &mut [f64], h: f64, n: usize, d: usize) -> bool {
+    for (y, &x) in y.iter_mut().zip(xt.iter()) {
+        *y = x + h * *y;
+    }
+    normalize_columns(xt, y, n, d)
+}
+
+/// `x_ki = y_ki / ‖y_i‖` for the columns of Y^T (d x n), the norms as in [`normalize_rows`]:
+/// four lanes (coordinates k mod 4, each in order of k, by fused multiply-adds), combined as
+/// (l0 + l1) + (l2 + l3), times `1 / sqrt`. Eight columns at a time, their lanes in registers.
+/// Returns true when every norm was finite and positive.
+#[inline(always)]
+fn normalize_columns(xt: &mut [f64], y: &[f64], n: usize, d: usize) -> bool {
+    let mut ok = true;
+    let mut c = 0;
+    while c + COLS <= n {
+        ok &= normalize_column_block::<COLS>(xt, y, n, d, c);
+        c += COLS;
+    }
+    while c < n {
+        ok &= normalize_column_block::<1>(xt, y, n, d, c);
+        c += 1;
+    }
+    ok
+}
+
+/// Columns c..c+W of [`normalize_columns`].
+#[inline(always)]
+fn normalize_column_block<const W: usize>(
+    xt: &mut [f64],
+    y: &[f64],
+    n: usize,
+    d: usize,
+    c: usize,
+) -> bool {
+    let block = |k: usize| -> &[f64; W] { y[k * n + c..k * n + c + W].try_into().expect("W") };
+    let mut lanes = [[0.0f64; W]; 4];
+    let whole = d / 4 * 4;
+    for k in (0..whole).step_by(4) {
+        for (r, lane) in lanes.iter_mut().enumerate() {
+            let v = block(k + r);
+            for w in 0..W {
+                lane[w] = v[w].mul_add(v[w], lane[w]);
+            }
         }
     }
+    for (r, lane) in lanes.iter_mut().enumerate().take(d - whole) {
+        let v = block(whole + r);
+        for w in 0..W {
+            lane[w] = v[w].mul_add(v[w], lane[w]);
+        }
+    }
+    let mut ok = true;
+    let mut inverse = [0.0f64; W];
+    for w in 0..W {
+        let q = (lanes[0][w] + lanes[1][w]) + (lanes[2][w] + lanes[3][w]);
+        // the norm is finite and positive exactly when its square is (sqrt is correctly rounded)
+        ok &= (q > 0.0) & (q < f64::INFINITY);
+        inverse[w] = 1.0 / q.sqrt();
+    }
+    for k in 0..d {
+        let v = block(k);
+        let x = &mut xt[k * n + c..k * n + c + W];
+        for w in 0..W {
+            x[w] = v[w] * inverse[w];
+        }
+    }
+    ok
 }
 
 fn check_shapes(a: &[f64], b: &[f64], p: usize, r: usize, q: usize, out: &[f64]) {
@@ -292,9 +428,25 @@ fn check_shapes(a: &[f64], b: &[f64], p: usize, r: usize, q: usize, out: &[f64])
     );
 }
 
+/// Every entry of `out = A B`, A row-major.
+#[inline(always)]
+fn full_product(
+    a: &[f64],
+    b: &[f64],
+    p: usize,
+    r: usize,
+    q: usize,
+    out: &mut [f64],
+    scale: Scale<'_>,
+) {
+    product::<false>(a, b, p, r, q, out, Part::All, scale)
+}
+
+/// `out = A B` (or its upper part) for A given row-major (p x r) or, with `AT`, transposed
+/// (r x p: `a[l * p + i]` is A_il); same sums and bits either way.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn product(
+fn product<const AT: bool>(
     a: &[f64],
     b: &[f64],
     p: usize,
@@ -311,10 +463,10 @@ fn product(
             Part::Upper => upper_start(i),
         };
         if i + ROWS <= p {
-            tile_row::<ROWS>(a, b, i, r, q, first, out, scale);
+            tile_row::<ROWS, AT>(a, b, p, i, r, q, first, out, scale);
             i += ROWS;
         } else {
-            tile_row::<1>(a, b, i, r, q, first, out, scale);
+            tile_row::<1, AT>(a, b, p, i, r, q, first, out, scale);
             i += 1;
         }
     }
@@ -323,9 +475,10 @@ fn product(
 /// Rows i..i+R of the output, columns `first..q`, in tiles of 8, 4, 2 and 1 columns.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn tile_row<const R: usize>(
+fn tile_row<const R: usize, const AT: bool>(
     a: &[f64],
     b: &[f64],
+    p: usize,
     i: usize,
     r: usize,
     q: usize,
@@ -335,28 +488,29 @@ fn tile_row<const R: usize>(
 ) {
     let mut c = first;
     while c + COLS <= q {
-        tile::<R, COLS>(a, b, i, r, q, c, out, scale);
+        tile::<R, COLS, AT>(a, b, p, i, r, q, c, out, scale);
         c += COLS;
     }
     if c + 4 <= q {
-        tile::<R, 4>(a, b, i, r, q, c, out, scale);
+        tile::<R, 4, AT>(a, b, p, i, r, q, c, out, scale);
         c += 4;
     }
     if c + 2 <= q {
-        tile::<R, 2>(a, b, i, r, q, c, out, scale);
+        tile::<R, 2, AT>(a, b, p, i, r, q, c, out, scale);
         c += 2;
     }
     if c < q {
-        tile::<R, 1>(a, b, i, r, q, c, out, scale);
+        tile::<R, 1, AT>(a, b, p, i, r, q, c, out, scale);
     }
 }
 
 /// One R x W output tile at (i, c): `acc[s][w] = sum_l a[i+s][l] b[l][c+w]`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn tile<const R: usize, const W: usize>(
+fn tile<const R: usize, const W: usize, const AT: bool>(
     a: &[f64],
     b: &[f64],
+    p: usize,
     i: usize,
     r: usize,
     q: usize,
@@ -364,12 +518,23 @@ fn tile<const R: usize, const W: usize>(
     out: &mut [f64],
     scale: Scale<'_>,
 ) {
-    let rows: [&[f64]; R] = std::array::from_fn(|s| &a[(i + s) * r..(i + s + 1) * r]);
+    let rows: [&[f64]; R] = std::array::from_fn(|s| {
+        if AT {
+            &a[..0]
+        } else {
+            &a[(i + s) * r..(i + s + 1) * r]
+        }
+    });
     let mut acc = [[0.0f64; W]; R];
     for (l, brow) in b.chunks_exact(q).take(r).enumerate() {
         let blk: &[f64; W] = brow[c..c + W].try_into().expect("tile of width W");
+        let column: &[f64] = if AT {
+            &a[l * p + i..l * p + i + R]
+        } else {
+            &a[..0]
+        };
         for s in 0..R {
-            let x = rows[s][l];
+            let x = if AT { column[s] } else { rows[s][l] };
             for w in 0..W {
                 acc[s][w] = x.mul_add(blk[w], acc[s][w]);
             }
@@ -409,24 +574,32 @@ pub(crate) fn avx512() -> bool {
         && std::is_x86_feature_detected!("fma")
 }
 
-/// `acc[s][t] = sum_l a[i+s][l] b[l][c + 8t .. c + 8t + 8]` (a: rows of length r, b: rows of length
-/// q), by fused multiply-adds in order of l from zero (the sums of [`tile`], so the same bits), in
-/// R x T AVX-512 registers.
+/// `acc[s][t] = sum_l a_{i+s, l} b[l][c + 8t .. c + 8t + 8]` (b: rows of length q; a row-major
+/// with rows of length r, or with `AT` given transposed, `a[l * p + i + s]`), by fused
+/// multiply-adds in order of l from zero (the sums of [`tile`], so the same bits), in R x T
+/// AVX-512 registers.
 ///
 /// # Safety
-/// AVX-512 F must be available; rows i..i+R of a and columns c..c + 8 T of b's r rows must exist.
+/// AVX-512 F must be available; rows i..i+R of A and columns c..c + 8 T of b's r rows must exist.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma")]
-unsafe fn block_sums<const R: usize, const T: usize>(
+#[allow(clippy::too_many_arguments)]
+unsafe fn block_sums<const R: usize, const T: usize, const AT: bool>(
     a: &[f64],
     b: &[f64],
+    p: usize,
     i: usize,
     r: usize,
     q: usize,
     c: usize,
 ) -> [[std::arch::x86_64::__m512d; T]; R] {
     use std::arch::x86_64::*;
-    debug_assert!((i + R) * r <= a.len() && (r == 0 || (r - 1) * q + c + COLS * T <= b.len()));
+    debug_assert!(if AT {
+        r == 0 || (r - 1) * p + i + R <= a.len()
+    } else {
+        (i + R) * r <= a.len()
+    });
+    debug_assert!(r == 0 || (r - 1) * q + c + COLS * T <= b.len());
     let (ap, bp) = (a.as_ptr(), b.as_ptr());
     let mut acc = [[_mm512_setzero_pd(); T]; R];
     // SAFETY: in bounds by the caller's contract.
@@ -437,7 +610,8 @@ unsafe fn block_sums<const R: usize, const T: usize>(
                 *v = _mm512_loadu_pd(bp.add(l * q + c + COLS * t));
             }
             for (s, acc) in acc.iter_mut().enumerate() {
-                let x = _mm512_set1_pd(*ap.add((i + s) * r + l));
+                let entry = if AT { l * p + i + s } else { (i + s) * r + l };
+                let x = _mm512_set1_pd(*ap.add(entry));
                 for t in 0..T {
                     acc[t] = _mm512_fmadd_pd(x, v[t], acc[t]);
                 }
@@ -459,18 +633,19 @@ pub fn cross(a: &[f64], b: &[f64], n_a: usize, n_b: usize, d: usize, out: &mut [
 pub fn gram(x: &[f64], n: usize, d: usize, out: &mut [f64]) {
     let mut xt = vec![0.0; n * d];
     transpose(x, n, d, &mut xt);
-    gram_with_transposed(x, &xt, n, d, out);
+    gram_from_transposed(&xt, n, d, out);
 }
 
-/// As [`gram`], with `xt` = X^T (d x n) already available.
-pub fn gram_with_transposed(x: &[f64], xt: &[f64], n: usize, d: usize, out: &mut [f64]) {
-    check_shapes(x, xt, n, d, n, out);
-    dispatch!(gram_impl(x, xt, n, d, out))
+/// As [`gram`], from X^T (d x n: `xt[k * n + i]` = x_ik): `G_ij = sum_k x_ik x_jk` by fused
+/// multiply-adds in order of k, the same bits as [`gram`].
+pub fn gram_from_transposed(xt: &[f64], n: usize, d: usize, out: &mut [f64]) {
+    check_shapes(xt, xt, n, d, n, out);
+    dispatch!(gram_impl(xt, n, d, out))
 }
 
 #[inline(always)]
-fn gram_impl(x: &[f64], xt: &[f64], n: usize, d: usize, out: &mut [f64]) {
-    product(x, xt, n, d, n, out, Part::Upper, Scale::None);
+fn gram_impl(xt: &[f64], n: usize, d: usize, out: &mut [f64]) {
+    product::<true>(xt, xt, n, d, n, out, Part::Upper, Scale::None);
     mirror_lower(out, n);
 }
 
@@ -614,17 +789,141 @@ pub fn symmetric_weights(
         gram.len() >= n * n && weights.len() >= n * n && row_sums.len() >= n,
         "symmetric_weights: slice shorter than its shape"
     );
+    let c = symmetric_shift(gram, n, beta)?;
+    dispatch!(symmetric_weights_impl(gram, n, beta, c, weights, row_sums));
+    Some(c)
+}
+
+/// The shift c = max_i G_ii of [`symmetric_weights`], or `None` when the diagonal is not finite
+/// or beta (c - min_i G_ii) exceeds [`SYMMETRIC_SHIFT_LIMIT`].
+#[inline(always)]
+fn symmetric_shift(gram: &[f64], n: usize, beta: f64) -> Option<f64> {
     let (mut c, mut low) = (f64::NEG_INFINITY, f64::INFINITY);
     for i in 0..n {
         let g = gram[i * n + i];
         c = if g > c { g } else { c };
         low = if g < low { g } else { low };
     }
-    if !(c.is_finite() && low.is_finite() && beta * (c - low) <= SYMMETRIC_SHIFT_LIMIT) {
-        return None;
+    (c.is_finite() && low.is_finite() && beta * (c - low) <= SYMMETRIC_SHIFT_LIMIT).then_some(c)
+}
+
+/// The Gram matrix G = X X^T of the state given transposed (`xt`: X^T, d x n) and the
+/// symmetric weights of [`symmetric_weights`] from it: the same bits as [`gram_from_transposed`]
+/// followed by [`symmetric_weights`] (with AVX-512 and n a multiple of 8: wide tiles of G from X^T,
+/// and an exponential without clamps when the exponents are known to lie in [-708, 709]).
+/// Returns `Some(c)`, or `None` (G computed, the weights not) when the symmetric weights do not
+/// apply.
+pub fn gram_and_weights(
+    xt: &[f64],
+    n: usize,
+    d: usize,
+    beta: f64,
+    gram: &mut [f64],
+    weights: &mut [f64],
+    row_sums: &mut [f64],
+) -> Option<f64> {
+    check_shapes(xt, xt, n, d, n, gram);
+    assert!(
+        weights.len() >= n * n && row_sums.len() >= n,
+        "gram_and_weights: slice shorter than its shape"
+    );
+    #[cfg(target_arch = "x86_64")]
+    if n.is_multiple_of(COLS) && avx512() {
+        // SAFETY: the features are present (checked just above) and the shapes were asserted.
+        return unsafe { gram_and_weights_avx512(xt, n, d, beta, gram, weights, row_sums) };
     }
-    dispatch!(symmetric_weights_impl(gram, n, beta, c, weights, row_sums));
+    gram_from_transposed(xt, n, d, gram);
+    symmetric_weights(gram, n, beta, weights, row_sums)
+}
+
+/// [`gram_and_weights`] for n a multiple of 8.
+///
+/// # Safety
+/// AVX-512 F/VL/DQ and FMA must be available; the shapes as asserted by [`gram_and_weights`],
+/// n a multiple of 8.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma")]
+unsafe fn gram_and_weights_avx512(
+    xt: &[f64],
+    n: usize,
+    d: usize,
+    beta: f64,
+    gram: &mut [f64],
+    weights: &mut [f64],
+    row_sums: &mut [f64],
+) -> Option<f64> {
+    use std::arch::x86_64::*;
+    for i in (0..n).step_by(ROWS) {
+        let mut col = upper_start(i);
+        while col < n {
+            let blocks = ((n - col) / COLS).min(4);
+            // SAFETY: rows i..i + 4 <= n and columns col..col + 8 blocks <= n (n is a multiple
+            // of 8 and so of 4); AVX-512 by the caller's contract.
+            unsafe {
+                match blocks {
+                    1 => gram_tile::<1>(xt, n, d, i, col, gram),
+                    2 => gram_tile::<2>(xt, n, d, i, col, gram),
+                    3 => gram_tile::<3>(xt, n, d, i, col, gram),
+                    _ => gram_tile::<4>(xt, n, d, i, col, gram),
+                }
+            }
+            col += COLS * blocks;
+        }
+    }
+    let Some(c) = symmetric_shift(gram, n, beta) else {
+        mirror_lower(gram, n);
+        return None;
+    };
+    // |G_ij| <= sqrt(G_ii G_jj) <= c (to round-off), so every exponent beta (G_ij - c) lies in
+    // [-2 |beta| c, |beta| round-off]: inside [-708, 709] the clamps of `exp` change nothing
+    let in_range = beta.abs() * c * 2.000_01 <= 700.0;
+    let (bv, cv) = (_mm512_set1_pd(beta), _mm512_set1_pd(c));
+    for i in 0..n {
+        let row = i * n;
+        for at in (row + upper_start(i)..row + n).step_by(COLS) {
+            // SAFETY: at + 8 <= (i + 1) n <= n * n (n is a multiple of 8).
+            unsafe {
+                let g = _mm512_loadu_pd(gram.as_ptr().add(at));
+                let e = _mm512_mul_pd(bv, _mm512_sub_pd(g, cv));
+                let e = if in_range {
+                    crate::exp::exp_in_range_avx512(e)
+                } else {
+                    crate::exp::exp_avx512(e)
+                };
+                _mm512_storeu_pd(weights.as_mut_ptr().add(at), e);
+            }
+        }
+    }
+    mirror_lower(gram, n);
+    mirror_lower(weights, n);
+    column_sums(weights, n, row_sums);
     Some(c)
+}
+
+/// Rows i..i+4, columns col..col + 8 T of G from X^T.
+///
+/// # Safety
+/// As [`gram_and_weights_avx512`], with i + 4 <= n and col + 8 T <= n.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma")]
+unsafe fn gram_tile<const T: usize>(
+    xt: &[f64],
+    n: usize,
+    d: usize,
+    i: usize,
+    col: usize,
+    gram: &mut [f64],
+) {
+    use std::arch::x86_64::*;
+    // SAFETY: every index is below n * n (gram) or d * n (xt) by the caller's contract.
+    unsafe {
+        let acc = block_sums::<ROWS, T, true>(xt, xt, n, i, d, n, col);
+        for (s, acc) in acc.iter().enumerate() {
+            for (t, g) in acc.iter().enumerate() {
+                _mm512_storeu_pd(gram.as_mut_ptr().add((i + s) * n + col + COLS * t), *g);
+            }
+        }
+    }
 }
 
 #[inline(always)]
@@ -654,8 +953,13 @@ fn symmetric_weights_impl(
         }
     }
     mirror_lower(weights, n);
-    // z_j = sum_i E_ij in order of i; four blocks of COLS columns at a time in registers (four
-    // independent chains of additions)
+    column_sums(weights, n, row_sums);
+}
+
+/// `z_j = sum_i E_ij` in order of i (the row sums of a bitwise symmetric E): four blocks of
+/// [`COLS`] columns at a time in registers (four independent chains of additions).
+#[inline(always)]
+fn column_sums(weights: &[f64], n: usize, row_sums: &mut [f64]) {
     let mut c = 0;
     while c + 4 * COLS <= n {
         let mut acc = [[0.0f64; COLS]; 4];
@@ -900,53 +1204,84 @@ mod tests {
     }
 
     #[test]
-    fn fused_euler_average_matches_the_two_pass_step_bitwise() {
-        // d = 8..32 in multiples of 8 take the AVX-512 kernel where available; the others and
-        // n % 4 != 0 exercise the fallback and the single-row blocks
+    fn transposed_euler_step_matches_the_row_major_two_pass_step_bitwise() {
+        // n a multiple of 8 takes the AVX-512 kernel where available (n = 40: a 32-wide and an
+        // 8-wide block); d % 4 != 0 exercises the single-coordinate blocks; n = 13, 7, 1 the
+        // portable fallback
         for (n, d) in [
             (32, 32),
+            (40, 13),
+            (8, 3),
+            (16, 1),
             (13, 8),
             (7, 16),
-            (5, 24),
             (1, 32),
-            (32, 3),
-            (9, 40),
         ] {
             let x: Vec<f64> = (0..n * d).map(|i| (i as f64 * 0.37).sin()).collect();
-            let w: Vec<f64> = (0..n * n).map(|i| (i as f64 * 0.11).cos().exp()).collect();
+            let mut w: Vec<f64> = (0..n * n).map(|i| (i as f64 * 0.11).cos().exp()).collect();
+            for i in 0..n {
+                for j in 0..i {
+                    w[i * n + j] = w[j * n + i];
+                }
+            }
             let s: Vec<f64> = (0..n).map(|i| 1.0 / (3.0 + i as f64)).collect();
-            let mut fused = x.clone();
-            let (mut y, mut inverse) = (vec![0.0; n * d], vec![0.0; n]);
-            assert!(euler_average(
-                &w,
-                &s,
-                0.1,
-                n,
-                d,
-                &mut fused,
-                &mut y,
-                &mut inverse
-            ));
+            let mut xt = vec![0.0; n * d];
+            transpose(&x, n, d, &mut xt);
+            let mut y = vec![0.0; n * d];
+            assert!(euler_average_transposed(&w, &s, 0.1, n, d, &mut xt, &mut y));
+            let mut fused = vec![0.0; n * d];
+            transpose(&xt, d, n, &mut fused);
             let mut average = vec![0.0; n * d];
             matmul_scaled(&w, &x, n, n, d, Scale::Rows(&s), &mut average);
             let mut two_pass = x.clone();
             assert!(euler_normalize_rows(&mut two_pass, &average, 0.1, d));
             assert_eq!(fused, two_pass, "n = {n}, d = {d}");
         }
-        // a zero row is reported
-        let (n, d) = (4, 8);
-        let (mut x, w, s) = (vec![0.0; n * d], vec![1.0; n * n], vec![1.0; n]);
-        let (mut y, mut inverse) = (vec![0.0; n * d], vec![0.0; n]);
-        assert!(!euler_average(
-            &w,
-            &s,
-            0.1,
-            n,
-            d,
-            &mut x,
-            &mut y,
-            &mut inverse
-        ));
+        // a zero column (particle) is reported, on both paths
+        for n in [8, 5] {
+            let d = 4;
+            let (mut xt, w, s) = (vec![0.0; n * d], vec![1.0; n * n], vec![1.0; n]);
+            let mut y = vec![0.0; n * d];
+            assert!(!euler_average_transposed(
+                &w, &s, 0.1, n, d, &mut xt, &mut y
+            ));
+        }
+    }
+
+    #[test]
+    fn gram_and_weights_match_the_separate_kernels_bitwise() {
+        // beta = 2: exponentials without clamps; beta = 400: 2 beta c > 700, the clamped ones
+        // (underflow to zero included); n = 12: the portable path
+        for (n, d, beta) in [(32, 32, 2.0), (16, 5, 400.0), (40, 3, 9.0), (12, 7, 2.0)] {
+            let mut x: Vec<f64> = (0..n * d).map(|i| (i as f64 * 0.73).cos()).collect();
+            normalize_rows(&mut x, d);
+            let mut xt = vec![0.0; n * d];
+            transpose(&x, n, d, &mut xt);
+            let (mut g, mut e, mut z) = (vec![0.0; n * n], vec![0.0; n * n], vec![0.0; n]);
+            let c = gram_and_weights(&xt, n, d, beta, &mut g, &mut e, &mut z);
+            let (mut g2, mut e2, mut z2) = (vec![0.0; n * n], vec![0.0; n * n], vec![0.0; n]);
+            gram(&x, n, d, &mut g2);
+            let c2 = symmetric_weights(&g2, n, beta, &mut e2, &mut z2);
+            assert!(c.is_some());
+            assert_eq!((c, &g, &e, &z), (c2, &g2, &e2, &z2), "n = {n}, d = {d}");
+            if beta > 100.0 {
+                assert!(e.contains(&0.0), "the clamped path is exercised");
+            }
+        }
+        // very different norms: no symmetric weights, the Gram matrix all the same
+        let (n, d) = (8, 2);
+        let mut xt = vec![0.1; n * d];
+        xt[0] = 30.0;
+        let (mut g, mut e, mut z) = (vec![0.0; n * n], vec![0.0; n * n], vec![0.0; n]);
+        assert_eq!(
+            gram_and_weights(&xt, n, d, 10.0, &mut g, &mut e, &mut z),
+            None
+        );
+        let mut x = vec![0.0; n * d];
+        transpose(&xt, d, n, &mut x);
+        let mut g2 = vec![0.0; n * n];
+        gram(&x, n, d, &mut g2);
+        assert_eq!(g, g2);
     }
 
     #[test]

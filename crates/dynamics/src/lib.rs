@@ -107,7 +107,8 @@ pub use config::Configuration;
 pub use ensemble::{MatrixEnsemble, ModelKind, PhaseDiagram, PhaseDiagramSpec, run_phase_diagram};
 pub use error::{DynamicsError, Result};
 pub use integrate::{
-    DormandPrince54, IntegrationStats, Integrator, IntegratorKind, PaperEuler, Rk4, integrate,
+    DormandPrince54, IntegrationStats, Integrator, IntegratorKind, Observer, PaperEuler, Rk4,
+    integrate,
 };
 pub use matrix::SquareMatrix;
 pub use model::{

@@ -106,8 +106,8 @@ pub struct Workspace {
     /// Row normalisations: row sums of the weights, then the factors 1 / Z_i or e^{beta m_i} / n.
     scale: AlignedBuf,
     value_out: AlignedBuf,
-    /// Inverse row norms of the fused Euler step.
-    norms: AlignedBuf,
+    /// The fused Euler step's y^T (d x n).
+    next: AlignedBuf,
 }
 
 impl Workspace {
@@ -119,7 +119,7 @@ impl Workspace {
         self.average.resize(n * d);
         self.scale.resize(n);
         self.value_out.resize(n * d);
-        self.norms.resize(n);
+        self.next.resize(n * d);
     }
     /// The Gram matrix <x_i, x_j> of the point of the last drift evaluation, when that evaluation
     /// computed it (single-head models with B = I); lets callers reuse it for observables.
@@ -164,18 +164,18 @@ pub trait VectorField: Sync {
         Ok(())
     }
 
-    /// The paper's Euler step fused with the drift evaluation, where the field has such a kernel:
+    /// The paper's Euler step fused with the drift evaluation, on the transposed state
+    /// (`xt` = X^T, d x n, `xt[k * n + i]` = x_ik), where the field has such a kernel:
     /// `x_i <- y_i / ‖y_i‖` with `y_i = x_i + h drift_i(x)`, bit-identical to [`Self::drift_into`]
-    /// followed by [`kernel::euler_normalize_rows`]; `scratch` (n x d) is workspace. Returns
-    /// `Ok(None)`, with x unchanged, when there is no fused kernel for this field (the caller then
-    /// takes those two steps), else whether every norm was finite and positive.
-    fn fused_paper_euler(
+    /// followed by [`kernel::euler_normalize_rows`] on X. Returns `Ok(None)`, with `xt` unchanged,
+    /// when there is no fused kernel for this field (the caller then takes those two steps), else
+    /// whether every norm was finite and positive.
+    fn fused_paper_euler_transposed(
         &self,
-        _x: &mut [f64],
+        _xt: &mut [f64],
         _n: usize,
         _d: usize,
         _h: f64,
-        _scratch: &mut [f64],
         _ws: &mut Workspace,
     ) -> Result<Option<bool>> {
         Ok(None)
@@ -363,7 +363,10 @@ impl SelfAttention {
         ws: &mut Workspace,
         average: &mut [f64],
     ) -> Result<bool> {
-        if !self.symmetric_factors(x, n, d, ws)? {
+        let xt = std::mem::take(&mut ws.transposed);
+        let applies = self.symmetric_factors(&xt, n, d, ws);
+        ws.transposed = xt;
+        if !applies? {
             return Ok(false);
         }
         if d >= kernel::WIDE {
@@ -385,17 +388,22 @@ impl SelfAttention {
         Ok(true)
     }
 
-    /// B = I, no mask: the Gram matrix (`ws.gram`, from `ws.transposed` = X^T), the symmetric
-    /// weights E (`ws.logits`) and the row factors (`ws.scale`: 1 / Z_i, or the USA factor), so that
-    /// A = diag(scale) E. Returns false, having computed only the Gram matrix, when the symmetric
-    /// weights do not apply.
-    fn symmetric_factors(&self, x: &[f64], n: usize, d: usize, ws: &mut Workspace) -> Result<bool> {
-        kernel::gram_with_transposed(x, &ws.transposed, n, d, &mut ws.gram);
-        ws.gram_valid = self.heads.len() == 1;
+    /// B = I, no mask: the Gram matrix (`ws.gram`) of the state given transposed (`xt` = X^T,
+    /// d x n), the symmetric weights E (`ws.logits`) and the row factors (`ws.scale`: 1 / Z_i, or
+    /// the USA factor), so that A = diag(scale) E. Returns false, having computed only the Gram
+    /// matrix, when the symmetric weights do not apply.
+    fn symmetric_factors(
+        &self,
+        xt: &[f64],
+        n: usize,
+        d: usize,
+        ws: &mut Workspace,
+    ) -> Result<bool> {
         let beta = self.beta;
-        let Some(shift) =
-            kernel::symmetric_weights(&ws.gram, n, beta, &mut ws.logits, &mut ws.scale)
-        else {
+        let shift =
+            kernel::gram_and_weights(xt, n, d, beta, &mut ws.gram, &mut ws.logits, &mut ws.scale);
+        ws.gram_valid = self.heads.len() == 1;
+        let Some(shift) = shift else {
             return Ok(false);
         };
         match self.normalization {
@@ -428,7 +436,7 @@ impl SelfAttention {
         match &head.interaction {
             None => {
                 if !*gram_valid {
-                    kernel::gram_with_transposed(x, transposed, n, d, gram);
+                    kernel::gram_from_transposed(transposed, n, d, gram);
                     *gram_valid = self.heads.len() == 1;
                 }
                 logits.copy_from_slice(gram);
@@ -504,15 +512,15 @@ impl VectorField for SelfAttention {
         Ok(())
     }
 
-    /// One head with B = I and V = I, no mask, on the sphere, d >= 8: the symmetric weights and
-    /// [`kernel::euler_average`] (product, update and renormalisation in one pass).
-    fn fused_paper_euler(
+    /// One head with B = I and V = I, no mask, on the sphere: the Gram matrix and symmetric
+    /// weights ([`kernel::gram_and_weights`]) and [`kernel::euler_average_transposed`] (product,
+    /// update and renormalisation on X^T).
+    fn fused_paper_euler_transposed(
         &self,
-        x: &mut [f64],
+        xt: &mut [f64],
         n: usize,
         d: usize,
         h: f64,
-        scratch: &mut [f64],
         ws: &mut Workspace,
     ) -> Result<Option<bool>> {
         let [head] = &self.heads[..] else {
@@ -522,27 +530,23 @@ impl VectorField for SelfAttention {
             || self.mask != Mask::Full
             || head.interaction.is_some()
             || head.value != Value::Identity
-            || d < kernel::WIDE
         {
             return Ok(None);
         }
-        check_state(x, n, d, scratch)?;
+        check_state(xt, n, d, xt)?;
         ws.ensure(n, d);
-        ws.gram_valid = false;
-        kernel::transpose(x, n, d, &mut ws.transposed);
-        if !self.symmetric_factors(x, n, d, ws)? {
+        if !self.symmetric_factors(xt, n, d, ws)? {
             // uneven norms: the caller takes the row-shifted path
             return Ok(None);
         }
-        Ok(Some(kernel::euler_average(
+        Ok(Some(kernel::euler_average_transposed(
             &ws.logits,
             &ws.scale,
             h,
             n,
             d,
-            x,
-            scratch,
-            &mut ws.norms,
+            xt,
+            &mut ws.next,
         )))
     }
 }
@@ -713,41 +717,34 @@ mod tests {
 
     #[test]
     fn fused_paper_euler_step_equals_drift_then_update() {
-        // SA and USA, d in the fused range (8, 32) and outside it (5: no fused kernel)
-        for (n, d) in [(32, 32), (11, 8), (6, 5)] {
+        // SA and USA; n a multiple of 8 (AVX-512 kernels where available) and not; small d
+        for (n, d) in [(32, 32), (16, 3), (11, 8), (6, 5)] {
             let x0 = sample(n, d, 11);
             for model in [
                 SelfAttention::sa(2.5).unwrap(),
                 SelfAttention::usa(0.7).unwrap(),
             ] {
                 let mut ws = Workspace::default();
-                let mut fused = x0.as_slice().to_vec();
-                let mut scratch = vec![0.0; n * d];
+                let mut xt = vec![0.0; n * d];
+                kernel::transpose(x0.as_slice(), n, d, &mut xt);
                 let done = model
-                    .fused_paper_euler(&mut fused, n, d, 0.1, &mut scratch, &mut ws)
+                    .fused_paper_euler_transposed(&mut xt, n, d, 0.1, &mut ws)
                     .unwrap();
+                assert_eq!(done, Some(true));
+                let mut fused = vec![0.0; n * d];
+                kernel::transpose(&xt, d, n, &mut fused);
                 let mut drift = vec![0.0; n * d];
                 model
                     .drift_into(x0.as_slice(), n, d, &mut drift, &mut Workspace::default())
                     .unwrap();
                 let mut two_pass = x0.as_slice().to_vec();
                 assert!(kernel::euler_normalize_rows(&mut two_pass, &drift, 0.1, d));
-                if d >= kernel::WIDE {
-                    assert_eq!(done, Some(true));
-                    assert_eq!(fused, two_pass, "n = {n}, d = {d}");
-                    // the Gram matrix of the starting point is kept for the observers
-                    assert_eq!(ws.last_gram().unwrap(), &x0.gram()[..]);
-                } else {
-                    assert_eq!(done, None);
-                    assert_eq!(
-                        fused,
-                        x0.as_slice(),
-                        "x untouched when there is no fused kernel"
-                    );
-                }
+                assert_eq!(fused, two_pass, "n = {n}, d = {d}");
+                // the Gram matrix of the starting point is kept for the observers
+                assert_eq!(ws.last_gram().unwrap(), &x0.gram()[..]);
             }
         }
-        // fields without a fused kernel: multi-head, the causal mask, V = -I
+        // fields without a fused kernel: multi-head, the causal mask, V = -I, R^d
         let x0 = sample(8, 8, 12);
         let heads = vec![
             AttentionHead::new(None, Value::Identity),
@@ -757,15 +754,15 @@ mod tests {
             SelfAttention::multi_head(1.0, heads, Normalization::Softmax).unwrap(),
             SelfAttention::sa(1.0).unwrap().with_causal_mask(),
             SelfAttention::general(1.0, None, Value::NegIdentity, Normalization::Softmax).unwrap(),
+            SelfAttention::pure_attention(1.0, None, Value::Identity).unwrap(),
         ];
         for model in others {
-            let mut x = x0.as_slice().to_vec();
-            let mut scratch = vec![0.0; 64];
+            let mut xt = x0.as_slice().to_vec();
             let done = model
-                .fused_paper_euler(&mut x, 8, 8, 0.1, &mut scratch, &mut Workspace::default())
+                .fused_paper_euler_transposed(&mut xt, 8, 8, 0.1, &mut Workspace::default())
                 .unwrap();
             assert_eq!(done, None);
-            assert_eq!(x, x0.as_slice());
+            assert_eq!(xt, x0.as_slice());
         }
     }
 

@@ -2,8 +2,8 @@
 //! [GLPR] Thm 6.8.
 
 use attnflow_dynamics::{
-    Configuration, DormandPrince54, Integrator, PaperEuler, Rk4, SelfAttention, VectorField,
-    integrate, sampling,
+    Configuration, DormandPrince54, Integrator, Observer, PaperEuler, Rk4, SelfAttention,
+    VectorField, integrate, kernel, sampling,
 };
 
 fn random_start(n: usize, d: usize, seed: u64) -> Configuration {
@@ -238,6 +238,96 @@ fn permutation_equivariance_of_trajectories() {
                     "{}",
                     make().name()
                 );
+            }
+        }
+    }
+}
+
+/// Records the states it is shown (number and Gram bits); wants every third state, stops at
+/// `stop_at`.
+struct Recorder {
+    seen: Vec<(usize, Vec<u64>)>,
+    stop_at: usize,
+}
+
+impl Observer for Recorder {
+    fn wants(&self, k: usize) -> bool {
+        k % 3 == 0
+    }
+    fn observe(&mut self, k: usize, gram: &[f64]) -> bool {
+        self.seen
+            .push((k, gram.iter().map(|g| g.to_bits()).collect()));
+        k >= self.stop_at
+    }
+}
+
+#[test]
+fn advance_equals_single_steps_and_shows_the_states() {
+    // PaperEuler keeps the state transposed between fused steps (n = 16: the AVX-512 kernels,
+    // n = 7: the portable ones); fields without a fused step and RK4 take single steps
+    let mut masked = SelfAttention::sa(2.0).unwrap().with_causal_mask();
+    for (n, d) in [(16, 5), (7, 12)] {
+        let x0 = random_start(n, d, 21);
+        let fields: [&dyn VectorField; 3] = [
+            &SelfAttention::sa(2.0).unwrap(),
+            &SelfAttention::usa(1.0).unwrap(),
+            &mut masked,
+        ];
+        for field in fields {
+            for rk4 in [false, true] {
+                let build = || -> Box<dyn Integrator> {
+                    if rk4 {
+                        Box::new(Rk4::default())
+                    } else {
+                        Box::new(PaperEuler::default())
+                    }
+                };
+                let steps = 10;
+                let mut stepped = x0.as_slice().to_vec();
+                let mut expected = Vec::new();
+                let mut single = build();
+                let mut gram = vec![0.0; n * n];
+                for k in 0..=steps {
+                    if k > 0 {
+                        single.step(field, &mut stepped, n, d, 0.1).unwrap();
+                    }
+                    kernel::gram(&stepped, n, d, &mut gram);
+                    expected.push((k, gram.iter().map(|g| g.to_bits()).collect::<Vec<_>>()));
+                }
+                let mut x = x0.as_slice().to_vec();
+                let mut all = Recorder {
+                    seen: Vec::new(),
+                    stop_at: usize::MAX,
+                };
+                let taken = build()
+                    .advance(field, &mut x, n, d, 0.1, steps, &mut all)
+                    .unwrap();
+                assert_eq!(taken, steps);
+                assert_eq!(x, stepped, "the last state, n = {n}, rk4 = {rk4}");
+                // every state shown is the state of that number; the wanted ones are all there
+                for (k, bits) in &all.seen {
+                    assert_eq!(bits, &expected[*k].1, "state {k}");
+                }
+                let shown: Vec<usize> = all.seen.iter().map(|(k, _)| *k).collect();
+                assert!(
+                    (0..=steps)
+                        .filter(|k| k % 3 == 0 && *k > 0)
+                        .all(|k| shown.contains(&k))
+                );
+                // stopping early: the state at the stop is the stepped one
+                let mut x = x0.as_slice().to_vec();
+                let mut early = Recorder {
+                    seen: Vec::new(),
+                    stop_at: 6,
+                };
+                let taken = build()
+                    .advance(field, &mut x, n, d, 0.1, steps, &mut early)
+                    .unwrap();
+                let (last, bits) = early.seen.last().unwrap();
+                assert_eq!(*last, 6);
+                assert_eq!(bits, &expected[6].1);
+                // with free Gram matrices state 6 is seen during step 7
+                assert!(taken == 6 || taken == 7, "taken {taken}");
             }
         }
     }

@@ -12,8 +12,18 @@ use attnflow_dynamics::{
 /// Bits of a few integrations and a small phase diagram.
 fn fingerprint() -> Vec<u64> {
     let mut bits = Vec::new();
-    // d = 8, 24, 32 take the fused AVX-512 Euler kernel (n = 13, 7: single-row remainders)
-    for (n, d) in [(16, 8), (9, 3), (12, 20), (13, 32), (7, 24)] {
+    // n a multiple of 8 takes the AVX-512 Gram/weights and transposed Euler kernels (n = 40: a
+    // 32-wide and an 8-wide block; d = 3, 13: single-coordinate blocks); n = 9, 13, 7 the portable
+    // ones; beta = 400 the clamped exponential
+    for (n, d) in [
+        (16, 8),
+        (9, 3),
+        (24, 3),
+        (40, 13),
+        (12, 20),
+        (13, 32),
+        (7, 24),
+    ] {
         let x0 = sampling::uniform_sphere(
             n,
             d,
@@ -23,6 +33,7 @@ fn fingerprint() -> Vec<u64> {
         for model in [
             SelfAttention::sa(3.0).unwrap(),
             SelfAttention::usa(1.5).unwrap(),
+            SelfAttention::sa(400.0).unwrap(),
         ] {
             let integrators: Vec<Box<dyn Integrator>> = vec![
                 Box::new(PaperEuler::default()),
