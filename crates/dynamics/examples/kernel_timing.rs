@@ -16,6 +16,7 @@ fn time(reps: usize, mut f: impl FnMut()) -> f64 {
 }
 
 fn main() {
+
     let (n, beta, reps) = (32usize, 9.0, 100_000);
     for d in [2usize, 8, 32, 128] {
         let x0 = sampling::uniform_sphere(
@@ -60,4 +61,18 @@ fn main() {
             "n={n} d={d}: gram {gram:.3} + weights {weights:.3} | gram_and_weights {fused:.3} | euler_average_transposed {average:.3} (product alone {product:.3}) us"
         );
     }
+}
+
+#[allow(dead_code)]
+fn sampling_timing() {
+    let mut rng = sampling::stream(1, 0, sampling::Purpose::InitialCondition);
+    let t = time(20_000, || {
+        black_box(sampling::uniform_sphere(32, 32, &mut rng).unwrap());
+    });
+    let u = time(20_000, || {
+        for _ in 0..2560 {
+            black_box(sampling::uniform01(&mut rng));
+        }
+    });
+    println!("uniform_sphere(32, 32): {t:.2} us ({:.1} ns per normal); 2560 uniforms {u:.2} us", t * 1e3 / 1024.0);
 }

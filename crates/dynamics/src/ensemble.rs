@@ -18,7 +18,7 @@ use crate::error::{Result, check_positive, invalid};
 use crate::integrate::{IntegratorKind, Observer};
 use crate::matrix::SquareMatrix;
 use crate::model::{Normalization, SelfAttention, Value, VectorField};
-use crate::observables::{checkpoint_steps, pairs_above};
+use crate::observables::{all_pairs_above, checkpoint_steps, pairs_above};
 use crate::reduced::{Representation, reduced_dimension};
 use crate::sampling::{Purpose, ginibre, goe, stream, uniform_sphere, uniform_sphere_reduced};
 use rayon::prelude::*;
@@ -286,7 +286,7 @@ const CONSENSUS_MARGIN: f64 = 1e-9;
 /// whose stages are not convex combinations.
 pub fn consensus_locked(gram: &[f64], n: usize, delta: f64) -> bool {
     let bound = 1.0 - delta + CONSENSUS_MARGIN;
-    bound > 0.0 && pairs_above(gram, n, bound) == (n * n.saturating_sub(1)) as u64
+    bound > 0.0 && all_pairs_above(gram, n, bound)
 }
 
 /// Runs one realisation and adds its hit counts to `tally`.
@@ -354,10 +354,16 @@ impl Observer for CheckpointCounts<'_> {
     }
     fn observe(&mut self, k: usize, g: &[f64]) -> bool {
         let (n, pairs) = (self.n, (self.n * (self.n - 1)) as u64);
-        let hits = pairs_above(g, n, self.threshold);
-        self.record(k, hits, u64::from(g[1] > self.threshold));
-        // the lock needs every pair above 1 - delta + margin, so first every pair above 1 - delta
-        let locked = self.consensus_exit && hits == pairs && consensus_locked(g, n, self.delta);
+        // between checkpoints only the consensus test matters (it stops at the first row with a
+        // pair below the bound)
+        let locked = if self.wants(k) {
+            let hits = pairs_above(g, n, self.threshold);
+            self.record(k, hits, u64::from(g[1] > self.threshold));
+            // the lock needs every pair above 1 - delta + margin, so first every pair above 1 - delta
+            self.consensus_exit && hits == pairs && consensus_locked(g, n, self.delta)
+        } else {
+            self.consensus_exit && consensus_locked(g, n, self.delta)
+        };
         if locked {
             (k + 1..=self.steps).for_each(|later| self.record(later, pairs, 1));
         }

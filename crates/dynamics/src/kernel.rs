@@ -855,6 +855,13 @@ unsafe fn gram_and_weights_avx512(
     use std::arch::x86_64::*;
     for i in (0..n).step_by(ROWS) {
         let mut col = upper_start(i);
+        if i % COLS == ROWS {
+            // the second four rows of a diagonal 8 x 8 block: columns i..i+4 by a half-width
+            // tile (the four to their left are mirrored below)
+            // SAFETY: as for the full tiles below.
+            unsafe { gram_half_tile(xt, n, d, i, gram) };
+            col += COLS;
+        }
         while col < n {
             let blocks = ((n - col) / COLS).min(4);
             // SAFETY: rows i..i + 4 <= n and columns col..col + 8 blocks <= n (n is a multiple
@@ -870,6 +877,7 @@ unsafe fn gram_and_weights_avx512(
             col += COLS * blocks;
         }
     }
+    mirror_diagonal_quarters(gram, n);
     let Some(c) = symmetric_shift(gram, n, beta) else {
         mirror_lower(gram, n);
         return None;
@@ -878,19 +886,22 @@ unsafe fn gram_and_weights_avx512(
     // [-2 |beta| c, |beta| round-off]: inside [-708, 709] the clamps of `exp` change nothing
     let in_range = beta.abs() * c * 2.000_01 <= 700.0;
     let (bv, cv) = (_mm512_set1_pd(beta), _mm512_set1_pd(c));
-    for i in 0..n {
-        let row = i * n;
-        for at in (row + upper_start(i)..row + n).step_by(COLS) {
-            // SAFETY: at + 8 <= (i + 1) n <= n * n (n is a multiple of 8).
-            unsafe {
-                let g = _mm512_loadu_pd(gram.as_ptr().add(at));
-                let e = _mm512_mul_pd(bv, _mm512_sub_pd(g, cv));
-                let e = if in_range {
-                    crate::exp::exp_in_range_avx512(e)
-                } else {
-                    crate::exp::exp_avx512(e)
-                };
-                _mm512_storeu_pd(weights.as_mut_ptr().add(at), e);
+    // the eight rows of a block share their columns: eight independent exponentials at a time
+    for block in (0..n).step_by(COLS) {
+        for col in (block..n).step_by(COLS) {
+            for r in 0..COLS {
+                let at = (block + r) * n + col;
+                // SAFETY: at + 8 <= (block + 8) n <= n * n (n is a multiple of 8).
+                unsafe {
+                    let g = _mm512_loadu_pd(gram.as_ptr().add(at));
+                    let e = _mm512_mul_pd(bv, _mm512_sub_pd(g, cv));
+                    let e = if in_range {
+                        crate::exp::exp_in_range_avx512(e)
+                    } else {
+                        crate::exp::exp_avx512(e)
+                    };
+                    _mm512_storeu_pd(weights.as_mut_ptr().add(at), e);
+                }
             }
         }
     }
@@ -898,6 +909,40 @@ unsafe fn gram_and_weights_avx512(
     mirror_lower(weights, n);
     column_sums(weights, n, row_sums);
     Some(c)
+}
+
+/// Rows i..i+4, columns i..i+4 of G from X^T (four-wide registers: half the work of a full tile).
+///
+/// # Safety
+/// As [`gram_and_weights_avx512`], with i + 4 <= n.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma")]
+unsafe fn gram_half_tile(xt: &[f64], n: usize, d: usize, i: usize, gram: &mut [f64]) {
+    use std::arch::x86_64::*;
+    debug_assert!(i + ROWS <= n && xt.len() >= d * n && gram.len() >= n * n);
+    let xp = xt.as_ptr();
+    let mut acc = [_mm256_setzero_pd(); ROWS];
+    // SAFETY: every index is below d * n (xt) or n * n (gram) by the caller's contract.
+    unsafe {
+        for k in 0..d {
+            let v = _mm256_loadu_pd(xp.add(k * n + i));
+            for (s, acc) in acc.iter_mut().enumerate() {
+                *acc = _mm256_fmadd_pd(_mm256_set1_pd(*xp.add(k * n + i + s)), v, *acc);
+            }
+        }
+        for (s, acc) in acc.iter().enumerate() {
+            _mm256_storeu_pd(gram.as_mut_ptr().add((i + s) * n + i), *acc);
+        }
+    }
+}
+
+/// In every diagonal 8 x 8 block of G (8b..8b+8): rows 8b+4..8b+8, columns 8b..8b+4 from their
+/// mirror image (the half tiles of [`gram_half_tile`] leave them out).
+fn mirror_diagonal_quarters(gram: &mut [f64], n: usize) {
+    for b in (0..n).step_by(COLS).filter(|b| b + COLS <= n) {
+        let (top, bottom) = gram.split_at_mut((b + ROWS) * n);
+        transpose_into(&top[b * n + b + ROWS..], n, &mut bottom[b..], n, ROWS, ROWS);
+    }
 }
 
 /// Rows i..i+4, columns col..col + 8 T of G from X^T.
@@ -992,6 +1037,16 @@ fn column_sums(weights: &[f64], n: usize, row_sums: &mut [f64]) {
     for (j, z) in row_sums.iter_mut().enumerate().take(n).skip(c) {
         *z = weights[j..n * n].iter().step_by(n).sum();
     }
+}
+
+/// `v_i <- 1 / v_i` (correctly rounded divisions, vectorised).
+pub fn reciprocals(v: &mut [f64]) {
+    dispatch!(reciprocals_impl(v))
+}
+
+#[inline(always)]
+fn reciprocals_impl(v: &mut [f64]) {
+    v.iter_mut().for_each(|z| *z = 1.0 / *z);
 }
 
 /// `bt` (d x n) = transpose of `b` (n x d).
@@ -1098,7 +1153,8 @@ fn normalize_block<const R: usize>(x: &mut [f64], step: Option<(&[f64], f64)>, d
 
 /// For a bitwise symmetric n x n matrix (every Gram matrix of this crate is): the number of
 /// entries above the diagonal (i < j) that are `> threshold`, as (count over all entries - count on
-/// the diagonal) / 2, so that the scan is one contiguous, vectorised loop.
+/// the diagonal) / 2, so that the scan is one contiguous, vectorised loop (faster than scanning the
+/// upper triangle row by row).
 pub fn upper_count_above(m: &[f64], n: usize, threshold: f64) -> u64 {
     assert!(
         m.len() >= n * n,

@@ -108,10 +108,16 @@ pub struct Workspace {
     value_out: AlignedBuf,
     /// The fused Euler step's y^T (d x n).
     next: AlignedBuf,
+    /// (n, d) the buffers are sized for.
+    shape: (usize, usize),
 }
 
 impl Workspace {
     fn ensure(&mut self, n: usize, d: usize) {
+        if self.shape == (n, d) {
+            return;
+        }
+        self.shape = (n, d);
         self.gram.resize(n * n);
         self.logits.resize(n * n);
         self.transposed.resize(n * d);
@@ -407,7 +413,7 @@ impl SelfAttention {
             return Ok(false);
         };
         match self.normalization {
-            Normalization::Softmax => ws.scale.iter_mut().for_each(|z| *z = 1.0 / *z),
+            Normalization::Softmax => kernel::reciprocals(&mut ws.scale),
             Normalization::Uniform => ws.scale.fill(uniform_factor(beta * shift, n)?),
         }
         Ok(true)

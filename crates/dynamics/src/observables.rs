@@ -11,6 +11,15 @@ pub fn pairs_above(gram: &[f64], n: usize, threshold: f64) -> u64 {
     2 * crate::kernel::upper_count_above(gram, n, threshold)
 }
 
+/// Whether every pair i != j has <x_i, x_j> > threshold; stops at the first row with a pair that
+/// does not (one row for a configuration far from consensus).
+pub fn all_pairs_above(gram: &[f64], n: usize, threshold: f64) -> bool {
+    gram[..n * n].chunks_exact(n).enumerate().all(|(i, row)| {
+        let (before, rest) = row.split_at(i);
+        before.iter().chain(&rest[1..]).fold(true, |all, &g| all & (g > threshold))
+    })
+}
+
 /// Fraction of ordered pairs i != j with <x_i, x_j> > 1 - delta: the [GLPR] Figure 3 estimate of
 /// P(<x_1(t), x_2(t)> >= 1 - delta) (exchangeability makes every pair an estimate of pair (1, 2)).
 /// The comparison is strict (the authors' test); equality has probability zero. For n = 1 it is 0.
