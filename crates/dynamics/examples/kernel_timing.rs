@@ -16,7 +16,6 @@ fn time(reps: usize, mut f: impl FnMut()) -> f64 {
 }
 
 fn main() {
-
     let (n, beta, reps) = (32usize, 9.0, 100_000);
     for d in [2usize, 8, 32, 128] {
         let x0 = sampling::uniform_sphere(
@@ -74,5 +73,8 @@ fn sampling_timing() {
             black_box(sampling::uniform01(&mut rng));
         }
     });
-    println!("uniform_sphere(32, 32): {t:.2} us ({:.1} ns per normal); 2560 uniforms {u:.2} us", t * 1e3 / 1024.0);
+    println!(
+        "uniform_sphere(32, 32): {t:.2} us ({:.1} ns per normal); 2560 uniforms {u:.2} us",
+        t * 1e3 / 1024.0
+    );
 }

@@ -16,7 +16,10 @@ pub fn pairs_above(gram: &[f64], n: usize, threshold: f64) -> u64 {
 pub fn all_pairs_above(gram: &[f64], n: usize, threshold: f64) -> bool {
     gram[..n * n].chunks_exact(n).enumerate().all(|(i, row)| {
         let (before, rest) = row.split_at(i);
-        before.iter().chain(&rest[1..]).fold(true, |all, &g| all & (g > threshold))
+        before
+            .iter()
+            .chain(&rest[1..])
+            .fold(true, |all, &g| all & (g > threshold))
     })
 }
 

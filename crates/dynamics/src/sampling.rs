@@ -74,6 +74,126 @@ pub fn standard_normal(rng: &mut Pcg64) -> f64 {
     }
 }
 
+/// Fills `out` with standard normal variates: the values of `out.len()` calls of
+/// [`standard_normal`], and the stream is left where those calls leave it. With AVX-512, eight
+/// candidate pairs at a time (while at least eight variates are missing, so that no candidate is
+/// drawn that the calls would not draw): the same uniforms, the acceptance test, and libm's
+/// logarithm (FreeBSD's e_log.c, see [`log_avx512`]) and sqrt with the same operations in the same
+/// order, so the same bits.
+pub fn fill_standard_normal(rng: &mut Pcg64, out: &mut [f64]) {
+    let mut filled = 0;
+    #[cfg(target_arch = "x86_64")]
+    if crate::kernel::avx512() {
+        while out.len() - filled >= 8 {
+            // SAFETY: AVX-512 is present (checked above); at least eight entries are free.
+            filled += unsafe { polar_batch_avx512(rng, &mut out[filled..]) };
+        }
+    }
+    for v in &mut out[filled..] {
+        *v = standard_normal(rng);
+    }
+}
+
+/// Eight candidate pairs of the polar method; writes the accepted variates (in order) to the start
+/// of `out` and returns how many.
+///
+/// # Safety
+/// AVX-512 F/DQ must be available and `out` must hold at least eight entries.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma")]
+unsafe fn polar_batch_avx512(rng: &mut Pcg64, out: &mut [f64]) -> usize {
+    use std::arch::x86_64::*;
+    debug_assert!(out.len() >= 8);
+    let (mut u, mut v) = ([0.0f64; 8], [0.0f64; 8]);
+    for (u, v) in u.iter_mut().zip(v.iter_mut()) {
+        *u = 2.0 * uniform01(rng) - 1.0;
+        *v = 2.0 * uniform01(rng) - 1.0;
+    }
+    // SAFETY: the loads read the two arrays; the compressed store writes at most eight entries.
+    unsafe {
+        let (u, v) = (_mm512_loadu_pd(u.as_ptr()), _mm512_loadu_pd(v.as_ptr()));
+        let s = _mm512_add_pd(_mm512_mul_pd(u, u), _mm512_mul_pd(v, v));
+        let accept = _mm512_cmp_pd_mask::<_CMP_GT_OQ>(s, _mm512_setzero_pd())
+            & _mm512_cmp_pd_mask::<_CMP_LT_OQ>(s, _mm512_set1_pd(1.0));
+        // s is normal in every accepted lane (s >= 2^-104): the main branch of libm's log
+        let factor = _mm512_sqrt_pd(_mm512_div_pd(
+            _mm512_mul_pd(_mm512_set1_pd(-2.0), log_avx512(s)),
+            s,
+        ));
+        _mm512_mask_compressstoreu_pd(out.as_mut_ptr().cast(), accept, _mm512_mul_pd(u, factor));
+        accept.count_ones() as usize
+    }
+}
+
+/// libm's `log` (FreeBSD e_log.c) on eight lanes for normal, positive, finite x, the same
+/// operations in the same order (separate multiplications and additions, no fused ones), so the
+/// same bits; other lanes get unspecified values.
+///
+/// # Safety
+/// AVX-512 F/DQ must be available.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma")]
+unsafe fn log_avx512(x: std::arch::x86_64::__m512d) -> std::arch::x86_64::__m512d {
+    use std::arch::x86_64::*;
+    const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1;
+    const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
+    const LG: [f64; 7] = [
+        6.666_666_666_666_735_130e-1,
+        3.999_999_999_940_941_908e-1,
+        2.857_142_874_366_239_149e-1,
+        2.222_219_843_214_978_396e-1,
+        1.818_357_216_161_805_012e-1,
+        1.531_383_769_920_937_332e-1,
+        1.479_819_860_511_658_591e-1,
+    ];
+    let splat = _mm512_set1_pd;
+    let (add, mul) = (_mm512_add_pd, _mm512_mul_pd);
+    // reduce x into [sqrt(2)/2, sqrt(2)]: x = 2^k (1 + f), on the high 32 bits
+    let ui = _mm512_castpd_si512(x);
+    let hx = _mm512_add_epi64(
+        _mm512_srli_epi64::<32>(ui),
+        _mm512_set1_epi64(0x3ff0_0000 - 0x3fe6_a09e),
+    );
+    let k = _mm512_sub_epi64(_mm512_srli_epi64::<20>(hx), _mm512_set1_epi64(0x3ff));
+    let hx = _mm512_add_epi64(
+        _mm512_and_si512(hx, _mm512_set1_epi64(0x000f_ffff)),
+        _mm512_set1_epi64(0x3fe6_a09e),
+    );
+    let ui = _mm512_or_si512(
+        _mm512_slli_epi64::<32>(hx),
+        _mm512_and_si512(ui, _mm512_set1_epi64(0xffff_ffff)),
+    );
+    let f = _mm512_sub_pd(_mm512_castsi512_pd(ui), splat(1.0));
+    let hfsq = mul(mul(splat(0.5), f), f);
+    let s = _mm512_div_pd(f, add(splat(2.0), f));
+    let z = mul(s, s);
+    let w = mul(z, z);
+    let t1 = mul(
+        w,
+        add(
+            splat(LG[1]),
+            mul(w, add(splat(LG[3]), mul(w, splat(LG[5])))),
+        ),
+    );
+    let t2 = mul(
+        z,
+        add(
+            splat(LG[0]),
+            mul(
+                w,
+                add(
+                    splat(LG[2]),
+                    mul(w, add(splat(LG[4]), mul(w, splat(LG[6])))),
+                ),
+            ),
+        ),
+    );
+    let r = add(t2, t1);
+    let dk = _mm512_cvtepi64_pd(k);
+    let sum = add(mul(s, add(hfsq, r)), mul(dk, splat(LN2_LO)));
+    add(add(_mm512_sub_pd(sum, hfsq), f), mul(dk, splat(LN2_HI)))
+}
+
 /// Gamma(shape, 1) variate by Marsaglia-Tsang (with the U^{1/a} boost for shape < 1).
 pub fn gamma(shape: f64, rng: &mut Pcg64) -> f64 {
     if shape < 1.0 {
@@ -107,7 +227,8 @@ pub fn chi_square(k: f64, rng: &mut Pcg64) -> f64 {
 /// n points i.i.d. uniform on S^{d-1}: standard Gaussian vectors (drawn row by row) normalised.
 pub fn uniform_sphere(n: usize, d: usize, rng: &mut Pcg64) -> Result<Configuration> {
     check_sizes(n, d)?;
-    let data = (0..n * d).map(|_| standard_normal(rng)).collect();
+    let mut data = vec![0.0; n * d];
+    fill_standard_normal(rng, &mut data);
     Configuration::normalized(n, d, data)
 }
 
@@ -156,6 +277,53 @@ pub fn wishart(d: usize, rng: &mut Pcg64) -> Result<SquareMatrix> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batched_normals_equal_one_at_a_time() {
+        // values and stream position, for lengths around the batch size and many seeds
+        for seed in 0..40 {
+            for len in [0, 1, 7, 8, 9, 15, 16, 17, 63, 200] {
+                let mut one = stream(seed, len as u64, Purpose::Other(5));
+                let mut batched = one.clone();
+                let expected: Vec<u64> = (0..len)
+                    .map(|_| standard_normal(&mut one).to_bits())
+                    .collect();
+                let mut out = vec![0.0; len];
+                fill_standard_normal(&mut batched, &mut out);
+                let got: Vec<u64> = out.iter().map(|v| v.to_bits()).collect();
+                assert_eq!(got, expected, "seed {seed}, len {len}");
+                assert_eq!(one.next_u64(), batched.next_u64(), "stream position");
+            }
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn vector_log_equals_libm() {
+        if !crate::kernel::avx512() {
+            return;
+        }
+        use std::arch::x86_64::*;
+        // the polar method's range (0, 1) densely, down to 2^-104, and normal values beyond
+        let mut values: Vec<f64> = (1..200_000).map(|i| i as f64 / 200_000.0).collect();
+        values.extend((0..2000).map(|i| 2f64.powf(-104.0 + i as f64 * 0.052)));
+        values.extend((0..2000).map(|i| 1.0 + i as f64 * 0.37));
+        values.extend([f64::MIN_POSITIVE, f64::MAX, 1.0, 0.5, 2.0]);
+        values.resize(values.len().div_ceil(8) * 8, 0.75);
+        for chunk in values.chunks_exact(8) {
+            let mut got = [0.0; 8];
+            // SAFETY: AVX-512 is present (checked above); the arrays hold eight entries.
+            unsafe {
+                _mm512_storeu_pd(
+                    got.as_mut_ptr(),
+                    log_avx512(_mm512_loadu_pd(chunk.as_ptr())),
+                )
+            };
+            for (g, &x) in got.iter().zip(chunk) {
+                assert_eq!(g.to_bits(), libm::log(x).to_bits(), "log({x:e})");
+            }
+        }
+    }
 
     #[test]
     fn streams_are_reproducible_and_distinct() {
