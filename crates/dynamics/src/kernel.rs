@@ -805,8 +805,12 @@ fn symmetric_shift(gram: &[f64], n: usize, beta: f64) -> Option<f64> {
         high[lane] = if g > high[lane] { g } else { high[lane] };
         low[lane] = if g < low[lane] { g } else { low[lane] };
     }
-    let c = high.into_iter().fold(f64::NEG_INFINITY, |m, g| if g > m { g } else { m });
-    let low = low.into_iter().fold(f64::INFINITY, |m, g| if g < m { g } else { m });
+    let c = high
+        .into_iter()
+        .fold(f64::NEG_INFINITY, |m, g| if g > m { g } else { m });
+    let low = low
+        .into_iter()
+        .fold(f64::INFINITY, |m, g| if g < m { g } else { m });
     (c.is_finite() && low.is_finite() && beta * (c - low) <= SYMMETRIC_SHIFT_LIMIT).then_some(c)
 }
 
@@ -889,29 +893,97 @@ unsafe fn gram_and_weights_avx512(
     // [-2 |beta| c, |beta| round-off]: inside [-708, 709] the clamps of `exp` change nothing
     let in_range = beta.abs() * c * 2.000_01 <= 700.0;
     let (bv, cv) = (_mm512_set1_pd(beta), _mm512_set1_pd(c));
-    // the eight rows of a block share their columns: eight independent exponentials at a time
-    for block in (0..n).step_by(COLS) {
-        for col in (block..n).step_by(COLS) {
+    let weight = |g: __m512d| {
+        // SAFETY: AVX-512 by the caller's contract.
+        unsafe {
+            let e = _mm512_mul_pd(bv, _mm512_sub_pd(g, cv));
+            if in_range {
+                crate::exp::exp_in_range_avx512(e)
+            } else {
+                crate::exp::exp_avx512(e)
+            }
+        }
+    };
+    // By blocks of eight rows b (in order), the weights of the upper part in 8 x 8 tiles (eight
+    // independent exponentials), each tile right of the diagonal, of G and of E, also stored
+    // transposed (the mirror images), and the column sums z_j = sum_i E_ij accumulated in order
+    // of i: column block v receives rows 8b..8b+8 from pass b <= v, then the rows below its
+    // diagonal block from the transposed tiles of pass v.
+    let (gp, wp, zp) = (
+        gram.as_mut_ptr(),
+        weights.as_mut_ptr(),
+        row_sums.as_mut_ptr(),
+    );
+    row_sums[..n].fill(0.0);
+    for b in (0..n).step_by(COLS) {
+        // SAFETY: b + 8 <= n, every row and column block below n (a multiple of 8).
+        unsafe {
+            let mut zb = _mm512_loadu_pd(zp.add(b));
             for r in 0..COLS {
-                let at = (block + r) * n + col;
-                // SAFETY: at + 8 <= (block + 8) n <= n * n (n is a multiple of 8).
-                unsafe {
-                    let g = _mm512_loadu_pd(gram.as_ptr().add(at));
-                    let e = _mm512_mul_pd(bv, _mm512_sub_pd(g, cv));
-                    let e = if in_range {
-                        crate::exp::exp_in_range_avx512(e)
-                    } else {
-                        crate::exp::exp_avx512(e)
-                    };
-                    _mm512_storeu_pd(weights.as_mut_ptr().add(at), e);
+                let at = (b + r) * n + b;
+                let e = weight(_mm512_loadu_pd(gp.add(at)));
+                _mm512_storeu_pd(wp.add(at), e);
+                zb = _mm512_add_pd(zb, e);
+            }
+            for v in (b + COLS..n).step_by(COLS) {
+                let e: [__m512d; COLS] =
+                    std::array::from_fn(|r| weight(_mm512_loadu_pd(gp.add((b + r) * n + v))));
+                let mut zv = _mm512_loadu_pd(zp.add(v));
+                for (r, e) in e.iter().enumerate() {
+                    _mm512_storeu_pd(wp.add((b + r) * n + v), *e);
+                    zv = _mm512_add_pd(zv, *e);
+                }
+                _mm512_storeu_pd(zp.add(v), zv);
+                for (r, t) in transpose_8x8(e).iter().enumerate() {
+                    _mm512_storeu_pd(wp.add((v + r) * n + b), *t);
+                    zb = _mm512_add_pd(zb, *t);
+                }
+            }
+            _mm512_storeu_pd(zp.add(b), zb);
+        }
+    }
+    // the lower part of G: the mirror images of the tiles right of the diagonal blocks
+    for b in (0..n).step_by(COLS) {
+        for v in (b + COLS..n).step_by(COLS) {
+            // SAFETY: rows and columns b..b + 8, v..v + 8 lie below n.
+            unsafe {
+                let g = std::array::from_fn(|r| _mm512_loadu_pd(gp.add((b + r) * n + v)));
+                for (r, t) in transpose_8x8(g).iter().enumerate() {
+                    _mm512_storeu_pd(gp.add((v + r) * n + b), *t);
                 }
             }
         }
     }
-    mirror_lower(gram, n);
-    mirror_lower(weights, n);
-    column_sums(weights, n, row_sums);
     Some(c)
+}
+
+/// The transpose of an 8 x 8 block held as eight rows: `out[c][r] = rows[r][c]` (24 shuffles).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma")]
+fn transpose_8x8(rows: [std::arch::x86_64::__m512d; 8]) -> [std::arch::x86_64::__m512d; 8] {
+    use std::arch::x86_64::*;
+    let [r0, r1, r2, r3, r4, r5, r6, r7] = rows;
+    // pairs of rows interleaved: t0 = (r0[0], r1[0], r0[2], r1[2], ...), t1 = (r0[1], r1[1], ...)
+    let (t0, t1) = (_mm512_unpacklo_pd(r0, r1), _mm512_unpackhi_pd(r0, r1));
+    let (t2, t3) = (_mm512_unpacklo_pd(r2, r3), _mm512_unpackhi_pd(r2, r3));
+    let (t4, t5) = (_mm512_unpacklo_pd(r4, r5), _mm512_unpackhi_pd(r4, r5));
+    let (t6, t7) = (_mm512_unpacklo_pd(r6, r7), _mm512_unpackhi_pd(r6, r7));
+    // 128-bit lanes: 0x88 takes lanes (0, 2) of each operand, 0xdd lanes (1, 3)
+    let even = |a, b| _mm512_shuffle_f64x2::<0x88>(a, b);
+    let odd = |a, b| _mm512_shuffle_f64x2::<0xdd>(a, b);
+    // u0 = (r0[0], r1[0], r0[4], r1[4], r2[0], r3[0], r2[4], r3[4]), ...
+    let (u0, u1, u2, u3) = (even(t0, t2), odd(t0, t2), even(t1, t3), odd(t1, t3));
+    let (u4, u5, u6, u7) = (even(t4, t6), odd(t4, t6), even(t5, t7), odd(t5, t7));
+    [
+        even(u0, u4),
+        even(u2, u6),
+        even(u1, u5),
+        even(u3, u7),
+        odd(u0, u4),
+        odd(u2, u6),
+        odd(u1, u5),
+        odd(u3, u7),
+    ]
 }
 
 /// Rows i..i+4, columns i..i+4 of G from X^T (four-wide registers: half the work of a full tile).
