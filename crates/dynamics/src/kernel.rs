@@ -273,7 +273,7 @@ unsafe fn normalize_columns_avx512(xt: &mut [f64], y: &[f64], n: usize, d: usize
     let mut ok = true;
     let mut c = 0;
     while c < n {
-        let blocks = ((n - c) / COLS).min(1);
+        let blocks = ((n - c) / COLS).min(4);
         // SAFETY: columns c..c + 8 blocks <= n; the caller's contract for the rest.
         ok &= unsafe {
             match blocks {
@@ -919,11 +919,9 @@ unsafe fn gram_and_weights_avx512(
         // SAFETY: b + 8 <= n, every row and column block below n (a multiple of 8).
         unsafe {
             let mut zb = _mm512_loadu_pd(zp.add(b));
-            for r in 0..COLS {
-                let at = (b + r) * n + b;
-                let e = weight(_mm512_loadu_pd(gp.add(at)));
-                _mm512_storeu_pd(wp.add(at), e);
-                zb = _mm512_add_pd(zb, e);
+            for (r, row) in diagonal_weights(gp, n, b, weight).iter().enumerate() {
+                _mm512_storeu_pd(wp.add((b + r) * n + b), *row);
+                zb = _mm512_add_pd(zb, *row);
             }
             for v in (b + COLS..n).step_by(COLS) {
                 let e: [__m512d; COLS] =
@@ -955,6 +953,58 @@ unsafe fn gram_and_weights_avx512(
         }
     }
     Some(c)
+}
+
+/// The weights of the diagonal 8 x 8 block (rows and columns b..b+8) of
+/// [`gram_and_weights_avx512`], as eight rows: the top four rows by full exponentials, the right
+/// halves of the bottom four packed two rows to a register (two exponentials instead of four), and
+/// their left halves the mirror image of the top rows' right halves (E is symmetric entry by
+/// entry, G bitwise).
+///
+/// # Safety
+/// AVX-512 F must be available; `gram` points to n x n entries, b + 8 <= n.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma")]
+unsafe fn diagonal_weights(
+    gram: *const f64,
+    n: usize,
+    b: usize,
+    weight: impl Fn(std::arch::x86_64::__m512d) -> std::arch::x86_64::__m512d,
+) -> [std::arch::x86_64::__m512d; 8] {
+    use std::arch::x86_64::*;
+    // SAFETY: rows and columns b..b + 8 lie inside the n x n matrix by the caller's contract.
+    let row = |r: usize| unsafe { _mm512_loadu_pd(gram.add((b + r) * n + b)) };
+    let top: [__m512d; 4] = std::array::from_fn(|r| weight(row(r)));
+    // 0xee: the upper 256 bits of each operand
+    let packed = |r: usize| weight(_mm512_shuffle_f64x2::<0xee>(row(r), row(r + 1)));
+    let (p45, p67) = (packed(4), packed(6));
+    let right = [
+        _mm512_castpd512_pd256(p45),
+        _mm512_extractf64x4_pd::<1>(p45),
+        _mm512_castpd512_pd256(p67),
+        _mm512_extractf64x4_pd::<1>(p67),
+    ];
+    // left[s][t] = top[t][4 + s]: the 4 x 4 transpose of the top rows' right halves
+    let [h0, h1, h2, h3] = top.map(|t| _mm512_extractf64x4_pd::<1>(t));
+    let (t0, t1) = (_mm256_unpacklo_pd(h0, h1), _mm256_unpackhi_pd(h0, h1));
+    let (t2, t3) = (_mm256_unpacklo_pd(h2, h3), _mm256_unpackhi_pd(h2, h3));
+    let left = [
+        _mm256_permute2f128_pd::<0x20>(t0, t2),
+        _mm256_permute2f128_pd::<0x20>(t1, t3),
+        _mm256_permute2f128_pd::<0x31>(t0, t2),
+        _mm256_permute2f128_pd::<0x31>(t1, t3),
+    ];
+    let bottom = |s: usize| _mm512_insertf64x4::<1>(_mm512_castpd256_pd512(left[s]), right[s]);
+    [
+        top[0],
+        top[1],
+        top[2],
+        top[3],
+        bottom(0),
+        bottom(1),
+        bottom(2),
+        bottom(3),
+    ]
 }
 
 /// The transpose of an 8 x 8 block held as eight rows: `out[c][r] = rows[r][c]` (24 shuffles).
