@@ -171,6 +171,12 @@ pub fn bench(args: BenchArgs) -> Result<()> {
     if args.repeat == 0 {
         bail!("--repeat must be at least 1");
     }
+    let mut spread = String::from(
+        "\nEvery run (seconds, in the order they alternated), and the speed-up with the exit run by run \
+         (NumPy run i against attnflow run i, which followed it): the machine's speed drifts between \
+         minutes, so the ratio of the fastest runs above is the fairest single number.\n\n\
+         | d | NumPy runs (s) | attnflow + exit runs (s) | speed-up, run by run |\n|---|---|---|---|\n",
+    );
     for &d in &args.dims {
         let spec = |consensus_exit| PhaseDiagramSpec {
             n: 32,
@@ -188,6 +194,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
             consensus_exit,
         };
         let (mut np_s, mut engine_s, mut exit_s) = (f64::INFINITY, f64::INFINITY, f64::INFINITY);
+        let (mut np_runs, mut exit_runs) = (Vec::new(), Vec::new());
         let mut np_final = Vec::new();
         let mut pd = None;
         for rep in 1..=args.repeat {
@@ -197,6 +204,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
             );
             let (seconds, last) = run_baseline(&python, &baseline, d, &args)?;
             np_s = np_s.min(seconds);
+            np_runs.push(seconds);
             np_final = last;
             eprintln!("bench: d = {d}: attnflow (run {rep} of {})", args.repeat);
             let engine = pool.install(|| run_phase_diagram(&spec(false), &|_, _| {}))?;
@@ -208,6 +216,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
             }
             engine_s = engine_s.min(engine.runtime_s);
             exit_s = exit_s.min(with_exit.runtime_s);
+            exit_runs.push(with_exit.runtime_s);
             pd = Some(with_exit);
         }
         let pd = pd.expect("at least one run");
@@ -235,6 +244,21 @@ pub fn bench(args: BenchArgs) -> Result<()> {
                 .map(|p| (p * 1e4).round() / 1e4)
                 .collect::<Vec<_>>()
         )?;
+        let list = |v: &[f64]| {
+            v.iter()
+                .map(|x| format!("{x:.2}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let ratios: Vec<f64> = np_runs.iter().zip(&exit_runs).map(|(a, b)| a / b).collect();
+        writeln!(
+            spread,
+            "| {d} | {} | {} | {:.1}x - {:.1}x |",
+            list(&np_runs),
+            list(&exit_runs),
+            ratios.iter().cloned().fold(f64::INFINITY, f64::min),
+            ratios.iter().cloned().fold(0.0, f64::max)
+        )?;
         println!(
             "d = {d}: numpy {np_s:.2} s, attnflow engine {:.2} s ({:.1}x), with consensus exit {:.2} s ({:.1}x)",
             engine_s,
@@ -243,6 +267,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
             np_s / exit_s
         );
     }
+    md.push_str(&spread);
     let path = root.join(&args.out);
     let existing = std::fs::read_to_string(&path).unwrap_or_default();
     // keep any hand-written sections after the generated table

@@ -1,8 +1,9 @@
-//! Criterion benches: one integrator step at the sizes of issue 2 and phase-diagram throughput.
+//! Criterion benches: one integrator step at the sizes of issue 2, 300 paper-Euler steps through
+//! `Integrator::advance`, and phase-diagram throughput.
 //! Run with `cargo bench -p attnflow-dynamics`.
 
 use attnflow_dynamics::{
-    DormandPrince54, Integrator, IntegratorKind, MatrixEnsemble, ModelKind, PaperEuler,
+    DormandPrince54, Integrator, IntegratorKind, MatrixEnsemble, ModelKind, Observer, PaperEuler,
     PhaseDiagramSpec, Rk4, SelfAttention, observables::linspace, run_phase_diagram, sampling,
 };
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -36,6 +37,48 @@ fn integrator_step(c: &mut Criterion) {
     group.finish();
 }
 
+/// Sees every Gram matrix the steps compute and counts the entries above 1/2 (so the work is not
+/// optimised away), wants no extra ones.
+struct Counter(u64);
+
+impl Observer for Counter {
+    fn wants(&self, _k: usize) -> bool {
+        false
+    }
+    fn observe(&mut self, _k: usize, gram: &[f64]) -> bool {
+        self.0 += gram.iter().filter(|&&g| g > 0.5).count() as u64;
+        false
+    }
+}
+
+/// 300 paper-Euler steps through `Integrator::advance`, which keeps the state transposed between
+/// fused steps (the ensembles' path); divide by 300 for one step.
+fn paper_euler_advance(c: &mut Criterion) {
+    let mut group = c.benchmark_group("advance");
+    for (n, d) in [(32, 2), (32, 32)] {
+        let x0 = sampling::uniform_sphere(
+            n,
+            d,
+            &mut sampling::stream(0, 0, sampling::Purpose::InitialCondition),
+        )
+        .unwrap();
+        let model = SelfAttention::sa(4.0).unwrap();
+        let mut integ = PaperEuler::default();
+        let mut x = x0.as_slice().to_vec();
+        group.bench_function(format!("paper-euler/n={n}/d={d}/300 steps"), |b| {
+            b.iter(|| {
+                x.copy_from_slice(x0.as_slice());
+                let mut counter = Counter(0);
+                integ
+                    .advance(&model, black_box(&mut x), n, d, 0.1, 300, &mut counter)
+                    .unwrap();
+                black_box(counter.0)
+            })
+        });
+    }
+    group.finish();
+}
+
 fn phase_diagram_throughput(c: &mut Criterion) {
     let mut group = c.benchmark_group("phase_diagram");
     group.sample_size(10);
@@ -62,5 +105,10 @@ fn phase_diagram_throughput(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, integrator_step, phase_diagram_throughput);
+criterion_group!(
+    benches,
+    integrator_step,
+    paper_euler_advance,
+    phase_diagram_throughput
+);
 criterion_main!(benches);

@@ -1433,7 +1433,13 @@ mod tests {
     fn gram_and_weights_match_the_separate_kernels_bitwise() {
         // beta = 2: exponentials without clamps; beta = 400: 2 beta c > 700, the clamped ones
         // (underflow to zero included); n = 12: the portable path
-        for (n, d, beta) in [(32, 32, 2.0), (16, 5, 400.0), (40, 3, 9.0), (12, 7, 2.0)] {
+        for (n, d, beta) in [
+            (32, 32, 2.0),
+            (16, 5, 400.0),
+            (40, 3, 9.0),
+            (8, 4, 0.5),
+            (12, 7, 2.0),
+        ] {
             let mut x: Vec<f64> = (0..n * d).map(|i| (i as f64 * 0.73).cos()).collect();
             normalize_rows(&mut x, d);
             let mut xt = vec![0.0; n * d];

@@ -615,7 +615,13 @@ mod tests {
 
     #[test]
     fn models_agree_with_naive_formula() {
-        let (n, d) = (7, 4);
+        // n = 16: the AVX-512 Gram/weights kernel where available; n = 7: the portable one
+        for (n, d) in [(7, 4), (16, 5)] {
+            models_agree_with_naive_formula_at(n, d);
+        }
+    }
+
+    fn models_agree_with_naive_formula_at(n: usize, d: usize) {
         let x = sample(n, d, 1);
         let mut rng = crate::sampling::stream(5, 0, crate::sampling::Purpose::Matrices);
         let b = crate::sampling::ginibre(d, &mut rng).unwrap();
