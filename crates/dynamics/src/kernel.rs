@@ -1,17 +1,20 @@
 //! Dense kernels of the attention vector field: Gram matrices, matrix products, the symmetric
 //! attention weights of Q = K = I, the paper's Euler step fused with the attention average
-//! ([GLPR] (2.6) with x_i <- (x_i + h y_i) / |x_i + h y_i|), and a branch-free vectorisable
-//! exponential.
+//! ([GLPR] (2.6) with x_i <- (x_i + h y_i) / |x_i + h y_i|) on the transposed state X^T, and a
+//! branch-free vectorisable exponential.
 //!
 //! Every reduction runs in a fixed index order, and vectorisation is always across independent
 //! outputs (never across a reduction). Products are accumulated with `f64::mul_add`, which is the
 //! correctly rounded fused multiply-add on every platform (a hardware FMA instruction, or libm's
 //! software `fma` where there is none), so results are bit-identical whatever the instruction set.
 //! The hot entry points run through [`crate::simd_dispatch!`] (AVX-512 or AVX2 copies of the same
-//! code, with FMA); without those features the portable copy is correct but much slower. Three
-//! kernels have hand-written AVX-512 versions that perform the same operations in the same order
-//! (tested bit for bit against the portable code): the fused Euler step [`euler_average`], the
-//! exponential ([`crate::exp`]), and the transposes (AVX shuffles, pure data movement).
+//! code, with FMA); without those features the portable copy is correct but much slower. The kernels
+//! of the fused paper-Euler step have hand-written AVX-512 versions for n a multiple of 8 that
+//! perform the same operations in the same order (tested bit for bit against the portable code):
+//! [`gram_and_weights`] (the Gram matrix from X^T in 4 x 8T register tiles, half tiles on the
+//! diagonal blocks, the exponentials, mirror images and column sums in 8 x 8 register tiles) and
+//! [`euler_average_transposed`] (4 coordinates x 32 particles in registers, then the column norms);
+//! so do the exponential ([`crate::exp`]) and the transposes (shuffles, pure data movement).
 
 use crate::exp::exp;
 use crate::simd_dispatch as dispatch;
