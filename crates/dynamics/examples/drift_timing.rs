@@ -1,4 +1,5 @@
-//! Micro-timing of the pieces of one drift evaluation and one paper-Euler step (n = 32):
+//! Micro-timing of the pieces of one drift evaluation and one paper-Euler step (n = 32), of the
+//! fused step's kernels on the transposed state, and of the Gaussian sampler:
 //! `cargo run --release -p attnflow-dynamics --example drift_timing`.
 use attnflow_dynamics::{
     Integrator, PaperEuler, SelfAttention, VectorField, Workspace, kernel, sampling,
@@ -68,5 +69,28 @@ fn main() {
         println!(
             "n={n} d={d}: drift {drift:.2} us = transpose {transpose:.2} + gram {gram:.2} + weights {weights:.2} + average {average:.2} + rest; euler + normalise {normalize:.2}; euler step {step:.2} us (from x0 every step: {fresh:.2} us)"
         );
+        // the fused step's two kernels, on aligned buffers as in `PaperEuler::advance`
+        let xt = kernel::AlignedBuf::from_slice(&xt);
+        let (mut g, mut e, mut z) = (
+            kernel::AlignedBuf::zeros(n * n),
+            kernel::AlignedBuf::zeros(n * n),
+            kernel::AlignedBuf::zeros(n),
+        );
+        let gram_and_weights = time(reps, || {
+            kernel::gram_and_weights(black_box(&xt), n, d, 4.0, &mut g, &mut e, &mut z);
+        });
+        let (mut xs, mut next) = (xt.clone(), kernel::AlignedBuf::zeros(n * d));
+        let average = time(reps, || {
+            // h = 1e-30: the state stays put, so every call sees the same input
+            kernel::euler_average_transposed(black_box(&e), &z, 1e-30, n, d, &mut xs, &mut next);
+        });
+        println!(
+            "           fused step kernels: gram_and_weights {gram_and_weights:.2} us + euler_average_transposed {average:.2} us"
+        );
     }
+    let mut rng = sampling::stream(1, 0, sampling::Purpose::InitialCondition);
+    let sphere = time(reps / 5, || {
+        black_box(sampling::uniform_sphere(32, 32, &mut rng).unwrap());
+    });
+    println!("uniform_sphere(32, 32): {sphere:.2} us");
 }
