@@ -25,8 +25,8 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 2)]
     threads: usize,
     /// Runs of each implementation per dimension, alternating; the fastest counts (this VM's speed
-    /// drifts by up to +-20 % between minutes).
-    #[arg(long, default_value_t = 3)]
+    /// drifts by up to +-20 % between minutes; every run is listed in the report).
+    #[arg(long, default_value_t = 5)]
     repeat: usize,
     /// Path of the NumPy baseline script.
     #[arg(long, default_value = "../shared/baselines/np_phase_diagram.py")]
