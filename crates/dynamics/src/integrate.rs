@@ -251,6 +251,7 @@ impl Integrator for PaperEuler {
         }
         self.transposed.resize(n * d);
         crate::kernel::transpose(x, n, d, &mut self.transposed);
+        let mut gram = AlignedBuf::default();
         for k in 1..=steps {
             let Some(finite) =
                 field.fused_paper_euler_transposed(&mut self.transposed, n, d, h, &mut self.ws)?
@@ -263,19 +264,21 @@ impl Integrator for PaperEuler {
             self.stats.accepted += 1;
             self.stats.evaluations += 1;
             finite_state(finite)?;
-            if let Some(g) = self.ws.last_gram()
-                && observer.observe(k - 1, g)
-            {
+            // as in `advance_by_steps`: state k - 1 through the Gram matrix the step computed,
+            // state k when wanted and not seen at the next step
+            let free = self.ws.last_gram();
+            let mut stop = free.is_some_and(|g| observer.observe(k - 1, g));
+            if !stop && (free.is_none() || k == steps) && observer.wants(k) {
+                gram.resize(n * n);
+                crate::kernel::gram_from_transposed(&self.transposed, n, d, &mut gram);
+                stop = observer.observe(k, &gram);
+            }
+            if stop {
                 crate::kernel::transpose(&self.transposed, d, n, x);
                 return Ok(k);
             }
         }
         crate::kernel::transpose(&self.transposed, d, n, x);
-        if observer.wants(steps) {
-            let mut gram = AlignedBuf::zeros(n * n);
-            crate::kernel::gram_from_transposed(&self.transposed, n, d, &mut gram);
-            observer.observe(steps, &gram);
-        }
         Ok(steps)
     }
 }
