@@ -266,7 +266,9 @@ unsafe fn update_block<const R: usize, const T: usize>(
 }
 
 /// [`normalize_columns`] for n a multiple of 8: up to 32 columns at a time, their lanes, norms and
-/// reciprocals in registers.
+/// reciprocals in registers. Kept beside the portable code because it is measurably faster: the
+/// whole transposed Euler step at n = d = 32 takes 1.33 us with it against 1.42 us with
+/// `normalize_columns` through `simd_dispatch!` (and 1.60 us with that one 32 columns wide).
 ///
 /// # Safety
 /// AVX-512 F must be available; `xt` and `y` hold d x n, n a multiple of 8.
@@ -801,19 +803,12 @@ pub fn symmetric_weights(
 /// or beta (c - min_i G_ii) exceeds [`SYMMETRIC_SHIFT_LIMIT`].
 #[inline(always)]
 fn symmetric_shift(gram: &[f64], n: usize, beta: f64) -> Option<f64> {
-    // four independent chains (NaN entries are never selected, so the order does not matter)
-    let (mut high, mut low) = ([f64::NEG_INFINITY; 4], [f64::INFINITY; 4]);
+    let (mut c, mut low) = (f64::NEG_INFINITY, f64::INFINITY);
     for i in 0..n {
-        let (g, lane) = (gram[i * n + i], i % 4);
-        high[lane] = if g > high[lane] { g } else { high[lane] };
-        low[lane] = if g < low[lane] { g } else { low[lane] };
+        let g = gram[i * n + i];
+        c = if g > c { g } else { c };
+        low = if g < low { g } else { low };
     }
-    let c = high
-        .into_iter()
-        .fold(f64::NEG_INFINITY, |m, g| if g > m { g } else { m });
-    let low = low
-        .into_iter()
-        .fold(f64::INFINITY, |m, g| if g < m { g } else { m });
     (c.is_finite() && low.is_finite() && beta * (c - low) <= SYMMETRIC_SHIFT_LIMIT).then_some(c)
 }
 
