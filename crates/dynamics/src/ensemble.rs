@@ -51,14 +51,16 @@ impl ModelKind {
 }
 
 /// Weight matrices of the particle system, [GLPR] Figure 5 (an independent draw per realisation).
-/// G, G1, G2, G3 denote independent d x d Ginibre matrices (i.i.d. N(0, 1) entries). As in the
-/// authors' code the weights are exp(beta x_i^T B x_j) and the velocity applies V^T to the average.
+/// G, G1, G2, G3 denote independent d x d Ginibre matrices (i.i.d. N(0, 1) entries); B = Q^T K.
+/// Every ensemble is written as the paper and the authors' code define (B, V); how V is applied is
+/// fixed in one place, [`WeightDraw::value_applied`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum MatrixEnsemble {
     /// Q = K = V = I (Figure 3).
     Identity,
-    /// (a) B = G1 G2 / sqrt(d), V = G3 / sqrt(d) (the V normalisation is our choice).
+    /// (a) B = G1 G2 / sqrt(d), V = G3 / sqrt(d) (the authors' code has no such option; the V
+    /// normalisation is our choice).
     Ginibre,
     /// (b) B = (G1 + G1^T) / sqrt(2) (GOE), V = G2 G2^T / sqrt(d) (Wishart, PSD).
     WignerPsd,
@@ -68,35 +70,56 @@ pub enum MatrixEnsemble {
     WignerGf,
 }
 
+/// One draw of a [`MatrixEnsemble`]: B = Q^T K and V exactly as [GLPR] Figure 5 and the authors'
+/// `phase-diagrams.py` define them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WeightDraw {
+    /// B = Q^T K: the weights are exp(beta x_i^T B x_j).
+    pub interaction: SquareMatrix,
+    /// V as the paper and the authors' code name it (e.g. V = B / sqrt(d) for panel (c)).
+    pub value: SquareMatrix,
+}
+
+impl WeightDraw {
+    /// The value matrix in attnflow's convention, where a value matrix M means the velocity
+    /// M y_i with y_i = sum_j A_ij x_j (the mathematical convention of [GLPR] (2.3), used for every
+    /// user-supplied V). The authors' code stores particles as rows and computes the velocity as
+    /// the row vector y_i^T V, i.e. V^T y_i: reproducing their figures means applying V^T. This is
+    /// the one place where that transposition happens. It matters only when V is not symmetric,
+    /// i.e. for panels (a) (same law either way) and (c) (V^T = B^T / sqrt(d), which does change
+    /// the dynamics: the phase diagram of V = B / sqrt(d) applied as a column map clusters much
+    /// more).
+    pub fn value_applied(&self) -> SquareMatrix {
+        self.value.transpose()
+    }
+}
+
 impl MatrixEnsemble {
-    /// (B, V^T) for one realisation.
-    pub fn draw(
-        self,
-        d: usize,
-        rng: &mut crate::sampling::Pcg64,
-    ) -> Result<Option<(SquareMatrix, SquareMatrix)>> {
+    /// One draw of (B, V), or `None` for the identity ensemble. The stream is consumed in the order
+    /// of the definitions above (G1, G2, then G3 or G2 of V).
+    pub fn draw(self, d: usize, rng: &mut crate::sampling::Pcg64) -> Result<Option<WeightDraw>> {
         let sd = (d as f64).sqrt();
+        let drawn = |interaction, value| Some(WeightDraw { interaction, value });
         Ok(match self {
             MatrixEnsemble::Identity => None,
             MatrixEnsemble::Ginibre => {
                 let b = ginibre(d, rng)?.matmul(&ginibre(d, rng)?)?.scaled(1.0 / sd);
-                let v = ginibre(d, rng)?.scaled(1.0 / sd);
-                Some((b, v.transpose()))
+                drawn(b, ginibre(d, rng)?.scaled(1.0 / sd))
             }
             MatrixEnsemble::WignerPsd => {
                 let b = goe(d, rng)?;
                 let g = ginibre(d, rng)?;
-                Some((b, g.matmul(&g.transpose())?.scaled(1.0 / sd)))
+                drawn(b, g.matmul(&g.transpose())?.scaled(1.0 / sd))
             }
             MatrixEnsemble::GinibreGf => {
                 let b = ginibre(d, rng)?.matmul(&ginibre(d, rng)?)?.scaled(1.0 / sd);
-                let vt = b.transpose().scaled(1.0 / sd);
-                Some((b, vt))
+                let v = b.scaled(1.0 / sd);
+                drawn(b, v)
             }
             MatrixEnsemble::WignerGf => {
                 let b = goe(d, rng)?;
-                let vt = b.scaled(1.0 / (d as f64 + 1.0).sqrt());
-                Some((b, vt))
+                let v = b.scaled(1.0 / (d as f64 + 1.0).sqrt());
+                drawn(b, v)
             }
         })
     }
@@ -255,10 +278,10 @@ impl PhaseDiagramSpec {
     fn model(&self, beta: f64, rng: &mut crate::sampling::Pcg64) -> Result<SelfAttention> {
         match self.matrices.draw(self.d, rng)? {
             None => SelfAttention::general(beta, None, Value::Identity, self.model.normalization()),
-            Some((b, vt)) => SelfAttention::general(
+            Some(draw) => SelfAttention::general(
                 beta,
-                Some(b),
-                Value::Matrix(vt.transpose()),
+                Some(draw.interaction.clone()),
+                Value::Matrix(draw.value_applied()),
                 self.model.normalization(),
             ),
         }
@@ -626,6 +649,234 @@ mod tests {
                 assert!(w[1] >= w[0] - 1e-14, "beta {beta}: {} -> {}", w[0], w[1]);
             }
         }
+    }
+
+    /// Sample moments of many draws: mean and variance of the entries of B and V, and the
+    /// correlation of B_rc with V_rc, pooled over entries of one kind (`pick`).
+    fn moments(
+        ensemble: MatrixEnsemble,
+        d: usize,
+        draws: u64,
+        pick: impl Fn(usize, usize) -> bool,
+    ) -> [f64; 5] {
+        let (mut sb, mut sbb, mut sv, mut svv, mut sbv, mut count) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+        for r in 0..draws {
+            let mut rng = stream(77, r, Purpose::Matrices);
+            let w = ensemble.draw(d, &mut rng).unwrap().unwrap();
+            for (row, col) in (0..d).flat_map(|r| (0..d).map(move |c| (r, c))) {
+                if pick(row, col) {
+                    let (b, v) = (w.interaction.get(row, col), w.value.get(row, col));
+                    (sb, sbb, sv, svv, sbv) =
+                        (sb + b, sbb + b * b, sv + v, svv + v * v, sbv + b * v);
+                    count += 1.0;
+                }
+            }
+        }
+        let (mb, mv) = (sb / count, sv / count);
+        let (vb, vv) = (sbb / count - mb * mb, svv / count - mv * mv);
+        [mb, vb, mv, vv, (sbv / count - mb * mv) / (vb * vv).sqrt()]
+    }
+
+    /// The law of every Figure 5 ensemble against its definition ([GLPR] Figure 5 and the
+    /// authors' code): entry means and variances within 5 standard errors, exact symmetries and
+    /// the exact relation of V to B. Then the value matrix as applied is V^T.
+    #[test]
+    fn figure5_ensembles_follow_their_definitions() {
+        let (d, draws) = (6usize, 3000u64);
+        let off = |r: usize, c: usize| r != c;
+        let diag = |r: usize, c: usize| r == c;
+        let near = |got: f64, want: f64, sd: f64, what: &str| {
+            assert!(
+                (got - want).abs() < 5.0 * sd,
+                "{what}: {got} vs {want} (sd {sd})"
+            );
+        };
+        let samples = |per_draw: usize| (draws as usize * per_draw) as f64;
+        let (n_off, n_diag) = (samples(d * (d - 1)), samples(d));
+        let sd = d as f64;
+        for ensemble in [
+            MatrixEnsemble::Ginibre,
+            MatrixEnsemble::WignerPsd,
+            MatrixEnsemble::GinibreGf,
+            MatrixEnsemble::WignerGf,
+        ] {
+            let mut rng = stream(3, 0, Purpose::Matrices);
+            let w = ensemble.draw(d, &mut rng).unwrap().unwrap();
+            // as applied: V^T, bit for bit
+            assert_eq!(w.value_applied(), w.value.transpose(), "{ensemble:?}");
+            let [mb, vb, mv, vv, corr] = moments(ensemble, d, draws, off);
+            let what = |q: &str| format!("{ensemble:?} off-diagonal {q}");
+            near(mb, 0.0, (vb / n_off).sqrt(), &what("mean of B"));
+            match ensemble {
+                // B = G1 G2 / sqrt(d): entries of variance d / d = 1, not symmetric
+                MatrixEnsemble::Ginibre | MatrixEnsemble::GinibreGf => {
+                    near(vb, 1.0, (2.0 / n_off).sqrt() * 2.0, &what("variance of B"));
+                    assert!(
+                        !w.interaction.is_symmetric(0.1),
+                        "{ensemble:?}: B symmetric"
+                    );
+                }
+                // GOE: symmetric, N(0, 1) off the diagonal, N(0, 2) on it
+                MatrixEnsemble::WignerPsd | MatrixEnsemble::WignerGf => {
+                    assert!(
+                        w.interaction.is_symmetric(0.0),
+                        "{ensemble:?}: B not symmetric"
+                    );
+                    near(vb, 1.0, (2.0 / n_off).sqrt(), &what("variance of B"));
+                    let [_, vb_diag, ..] = moments(ensemble, d, draws, diag);
+                    near(
+                        vb_diag,
+                        2.0,
+                        2.0 * (2.0 / n_diag).sqrt(),
+                        "GOE diagonal variance",
+                    );
+                }
+                MatrixEnsemble::Identity => unreachable!(),
+            }
+            match ensemble {
+                // V = G3 / sqrt(d), independent of B
+                MatrixEnsemble::Ginibre => {
+                    near(mv, 0.0, (vv / n_off).sqrt(), &what("mean of V"));
+                    near(
+                        vv,
+                        1.0 / sd,
+                        (2.0 / n_off).sqrt() / sd,
+                        &what("variance of V"),
+                    );
+                    near(
+                        corr,
+                        0.0,
+                        1.0 / n_off.sqrt(),
+                        &what("correlation of B and V"),
+                    );
+                }
+                // V = G G^T / sqrt(d): symmetric PSD, off-diagonal variance d / d = 1,
+                // diagonal mean d / sqrt(d), independent of B
+                MatrixEnsemble::WignerPsd => {
+                    assert!(w.value.is_symmetric(0.0));
+                    near(mv, 0.0, (vv / n_off).sqrt(), &what("mean of V"));
+                    near(vv, 1.0, 0.1, &what("variance of V"));
+                    near(
+                        corr,
+                        0.0,
+                        1.0 / n_off.sqrt(),
+                        &what("correlation of B and V"),
+                    );
+                    let [_, _, mv_diag, vv_diag, _] = moments(ensemble, d, draws, diag);
+                    near(
+                        mv_diag,
+                        sd.sqrt(),
+                        (vv_diag / n_diag).sqrt(),
+                        "Wishart diagonal mean",
+                    );
+                    // positive semidefinite: a Cholesky factorisation of V + 1e-12 I exists
+                    let mut a = w.value.as_slice().to_vec();
+                    (0..d).for_each(|k| a[k * d + k] += 1e-12);
+                    for k in 0..d {
+                        for j in 0..k {
+                            let s: f64 = (0..j).map(|m| a[k * d + m] * a[j * d + m]).sum();
+                            a[k * d + j] = (a[k * d + j] - s) / a[j * d + j];
+                        }
+                        let s: f64 = (0..k).map(|m| a[k * d + m] * a[k * d + m]).sum();
+                        assert!(a[k * d + k] - s > 0.0, "V not positive definite");
+                        a[k * d + k] = (a[k * d + k] - s).sqrt();
+                    }
+                }
+                // V = B / sqrt(d), as applied B^T / sqrt(d), exactly
+                MatrixEnsemble::GinibreGf => {
+                    assert_eq!(w.value, w.interaction.scaled(1.0 / sd.sqrt()));
+                    assert_eq!(
+                        w.value_applied(),
+                        w.interaction.transpose().scaled(1.0 / sd.sqrt())
+                    );
+                    assert_ne!(w.value_applied(), w.value);
+                }
+                // V = B / sqrt(d + 1), symmetric
+                MatrixEnsemble::WignerGf => {
+                    assert_eq!(w.value, w.interaction.scaled(1.0 / (sd + 1.0).sqrt()));
+                    assert_eq!(w.value_applied(), w.value);
+                }
+                MatrixEnsemble::Identity => unreachable!(),
+            }
+        }
+        assert!(
+            MatrixEnsemble::Identity
+                .draw(d, &mut stream(3, 0, Purpose::Matrices))
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    /// The phase diagram's model for panel (c) takes the authors' step: particles as rows,
+    /// logits x_i^T B x_j, softmax rows, velocity the row vector (sum_j A_ij x_j)^T V with
+    /// V = B / sqrt(d), Euler and renormalisation; written here with plain loops.
+    #[test]
+    fn figure5_c_step_is_the_authors_row_vector_step() {
+        use crate::integrate::Integrator as _;
+        let (n, d, beta, h) = (5, 4, 2.0, 0.1);
+        let mut spec = small_spec();
+        (spec.n, spec.d, spec.matrices) = (n, d, MatrixEnsemble::GinibreGf);
+        let model = spec
+            .model(beta, &mut stream(9, 0, Purpose::Matrices))
+            .unwrap();
+        let w = MatrixEnsemble::GinibreGf
+            .draw(d, &mut stream(9, 0, Purpose::Matrices))
+            .unwrap()
+            .unwrap();
+        let (b, v) = (&w.interaction, &w.value);
+        let x0 = uniform_sphere(n, d, &mut stream(9, 0, Purpose::InitialCondition)).unwrap();
+        let x = |i: usize| x0.row(i);
+        let mut expected = vec![0.0; n * d];
+        for i in 0..n {
+            let logits: Vec<f64> = (0..n)
+                .map(|j| {
+                    (0..d)
+                        .map(|r| (0..d).map(|c| x(i)[r] * b.get(r, c) * x(j)[c]).sum::<f64>())
+                        .sum()
+                })
+                .collect();
+            let m = logits.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let w: Vec<f64> = logits.iter().map(|l| (beta * (l - m)).exp()).collect();
+            let z: f64 = w.iter().sum();
+            let y: Vec<f64> = (0..d)
+                .map(|c| (0..n).map(|j| w[j] / z * x(j)[c]).sum())
+                .collect();
+            // the row vector y^T V
+            let yv: Vec<f64> = (0..d)
+                .map(|c| (0..d).map(|r| y[r] * v.get(r, c)).sum())
+                .collect();
+            let p: Vec<f64> = (0..d).map(|c| x(i)[c] + h * yv[c]).collect();
+            let r = p.iter().map(|q| q * q).sum::<f64>().sqrt();
+            (0..d).for_each(|c| expected[i * d + c] = p[c] / r);
+        }
+        let mut state = x0.as_slice().to_vec();
+        crate::integrate::PaperEuler::default()
+            .step(&model, &mut state, n, d, h)
+            .unwrap();
+        for (k, (got, want)) in state.iter().zip(&expected).enumerate() {
+            assert!(
+                (got - want).abs() < 1e-13,
+                "coordinate {k}: {got} vs {want}"
+            );
+        }
+        // and the slip (V applied as a column map) is far from it
+        let slipped = SelfAttention::general(
+            beta,
+            Some(b.clone()),
+            Value::Matrix(v.clone()),
+            Normalization::Softmax,
+        )
+        .unwrap();
+        let mut other = x0.as_slice().to_vec();
+        crate::integrate::PaperEuler::default()
+            .step(&slipped, &mut other, n, d, h)
+            .unwrap();
+        let gap = other
+            .iter()
+            .zip(&expected)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        assert!(gap > 1e-3, "V and V^T give the same step: {gap}");
     }
 
     #[test]

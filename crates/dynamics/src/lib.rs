@@ -104,7 +104,9 @@ pub mod reduced;
 pub mod sampling;
 
 pub use config::Configuration;
-pub use ensemble::{MatrixEnsemble, ModelKind, PhaseDiagram, PhaseDiagramSpec, run_phase_diagram};
+pub use ensemble::{
+    MatrixEnsemble, ModelKind, PhaseDiagram, PhaseDiagramSpec, WeightDraw, run_phase_diagram,
+};
 pub use error::{DynamicsError, Result};
 pub use integrate::{
     DormandPrince54, IntegrationStats, Integrator, IntegratorKind, Observer, PaperEuler, Rk4,

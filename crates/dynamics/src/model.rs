@@ -701,6 +701,51 @@ mod tests {
         }
     }
 
+    /// One paper-Euler step, x_i <- normalize(x_i + h V sum_j A_ij x_j), computed by hand for a
+    /// non-symmetric B and V (n = d = 3). It pins both conventions a transposition would flip:
+    /// the logits are x_i^T B x_j (not x_j^T B x_i) and a value matrix acts as V y (not V^T y).
+    #[test]
+    fn paper_euler_step_by_hand_pins_logit_and_value_conventions() {
+        // x_1 = e_1, x_2 = e_2, x_3 = e_3; B = e_1 e_2^T, so x_i^T B x_j = [i = 1][j = 2]:
+        // the only non-zero logit is L_12 = 1 (the flipped convention would give L_21 = 1).
+        let x = Configuration::new(3, 3, vec![1., 0., 0., 0., 1., 0., 0., 0., 1.]).unwrap();
+        let b = SquareMatrix::new(3, vec![0., 1., 0., 0., 0., 0., 0., 0., 0.]).unwrap();
+        // V = I + 2 e_1 e_2^T: V y = (y_1 + 2 y_2, y_2, y_3), V^T y = (y_1, 2 y_1 + y_2, y_3)
+        let v = SquareMatrix::new(3, vec![1., 2., 0., 0., 1., 0., 0., 0., 1.]).unwrap();
+        let (beta, h) = (1.0, 0.1);
+        let model = SelfAttention::general(beta, Some(b), Value::Matrix(v), Normalization::Softmax)
+            .unwrap();
+        let mut state = x.as_slice().to_vec();
+        use crate::integrate::Integrator as _;
+        crate::integrate::PaperEuler::default()
+            .step(&model, &mut state, 3, 3, h)
+            .unwrap();
+        // row 1: A_1 = (1, e, 1) / (e + 2), y_1 = A_1 (the points are the basis vectors),
+        // V y_1 = (1 + 2e, e, 1) / (e + 2); rows 2 and 3: A = (1, 1, 1) / 3, V y = (1, 1/3, 1/3)
+        let e = 1f64.exp();
+        let z = e + 2.0;
+        let normalize = |p: [f64; 3]| {
+            let r = (p[0] * p[0] + p[1] * p[1] + p[2] * p[2]).sqrt();
+            [p[0] / r, p[1] / r, p[2] / r]
+        };
+        let expected = [
+            normalize([1.0 + h * (1.0 + 2.0 * e) / z, h * e / z, h / z]),
+            normalize([h, 1.0 + h / 3.0, h / 3.0]),
+            normalize([h, h / 3.0, 1.0 + h / 3.0]),
+        ];
+        for (i, row) in expected.iter().enumerate() {
+            for (k, want) in row.iter().enumerate() {
+                let got = state[i * 3 + k];
+                assert!(
+                    (got - want).abs() < 1e-15,
+                    "x_{}[{}]: {got} vs {want} by hand",
+                    i + 1,
+                    k + 1
+                );
+            }
+        }
+    }
+
     #[test]
     fn uneven_norms_fall_back_to_row_shifts() {
         // (9.1) in R^d with norms 1 and 3: beta (max - min |x_i|^2) = 1600 > SYMMETRIC_SHIFT_LIMIT,
