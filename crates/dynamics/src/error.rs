@@ -11,7 +11,7 @@ pub enum DynamicsError {
     InvalidConfiguration(String),
     /// The unnormalised (USA) weights e^{beta <x_i, x_j>} do not fit in an f64.
     #[error(
-        "USA weights overflow f64: beta * max <x_i, x_j> = {exponent:.1} > 709; rescale time (the authors use eta = 0.1 / (sqrt(beta) e^(beta - 1/2))) or use the softmax (SA) model"
+        "USA weights overflow f64: beta * max <x_i, x_j> = {exponent:.1} > 709; rescale time (the authors use eta = 0.1 / max(sqrt(beta) e^(beta - 1/2), 1)) or use the softmax (SA) model"
     )]
     WeightOverflow { exponent: f64 },
     /// The integration produced a non-finite state.

@@ -14,7 +14,7 @@ use crate::registry::{Check, Fidelity, Measurement};
 use crate::support::{SUITE_SEED, max_pair_gap, num, rk4_run, uniform_start};
 use attnflow_dynamics::sampling::{Purpose, ginibre, stream};
 use attnflow_dynamics::{
-    Configuration, DormandPrince54, Integrator, Normalization, SelfAttention, Value,
+    Configuration, DormandPrince54, Integrator, Normalization, SelfAttention, SquareMatrix, Value,
 };
 use attnflow_kuramoto::landscape::{LandscapeParams, critical_points};
 
@@ -167,6 +167,17 @@ fn thm_4_1(f: Fidelity) -> Result<Measurement> {
     })
 }
 
+/// The interaction matrix B of realisation `r` of the random-(Q, K) checks (Thm 4.2): Q then K drawn
+/// real Ginibre (i.i.d. N(0, 1) entries) from the stream (SUITE_SEED ^ key, r, Matrices), and
+/// B = Q^T K / sqrt(d), so that x^T B y = <Q x, K y> / sqrt(d) ([GLPR] (2.3): the weights are
+/// exp(beta <Q x_i, K x_j>)), every entry of B has mean 0 and variance 1.
+pub fn random_interaction(d: usize, key: u64, r: u64) -> Result<SquareMatrix> {
+    let mut rng = stream(SUITE_SEED ^ key, r, Purpose::Matrices);
+    let q = ginibre(d, &mut rng)?;
+    let k = ginibre(d, &mut rng)?;
+    Ok(q.transpose().matmul(&k)?.scaled(1.0 / (d as f64).sqrt()))
+}
+
 /// Monte-Carlo estimate of P(one cluster at time T) for SA with V = I and B = Q^T K / sqrt(d), Q, K
 /// Ginibre (an independent draw per realisation), d = 2: returns (probability, standard error).
 pub fn one_cluster_probability(
@@ -181,10 +192,7 @@ pub fn one_cluster_probability(
     let steps = (t_end / dt).round() as usize;
     let mut hits = 0usize;
     for r in 0..reps as u64 {
-        let mut rng = stream(SUITE_SEED ^ key, r, Purpose::Matrices);
-        let q = ginibre(d, &mut rng)?;
-        let k = ginibre(d, &mut rng)?;
-        let b = q.transpose().matmul(&k)?.scaled(1.0 / (d as f64).sqrt());
+        let b = random_interaction(d, key, r)?;
         let field = SelfAttention::general(beta, Some(b), Value::Identity, Normalization::Softmax)?;
         let x0 = uniform_start(n, d, key, r)?;
         let x = rk4_run(&field, &x0, dt, steps, |_, _, _| {})?;
@@ -408,6 +416,54 @@ mod tests {
         let (err_wrong, _) = antipodal_escape(6, 3, 1e-6, (6.0 - 2.0) / 6.0, 0.01, 12.0).unwrap();
         assert!(err_true < 1e-6, "{err_true}");
         assert!(err_wrong > 0.1, "{err_wrong}");
+    }
+
+    /// Pins the Thm 4.2 draw: B = Q^T K / sqrt(d) with Q drawn before K (not K^T Q, not Q K^T, not
+    /// unscaled or / d), so that x^T B y = <Q x, K y> / sqrt(d); and its law (entries of mean 0, variance 1).
+    #[test]
+    fn thm_4_2_interaction_is_q_transpose_k_over_sqrt_d() {
+        let d = 2;
+        for r in 0..5u64 {
+            let b = random_interaction(d, KEY_THM42, r).unwrap();
+            let mut rng = stream(SUITE_SEED ^ KEY_THM42, r, Purpose::Matrices);
+            let q = ginibre(d, &mut rng).unwrap();
+            let k = ginibre(d, &mut rng).unwrap();
+            // hand-written Q^T K / sqrt(2): (Q^T K)_ab = sum_c Q_ca K_cb
+            for a in 0..d {
+                for c in 0..d {
+                    let e: f64 =
+                        (0..d).map(|m| q.get(m, a) * k.get(m, c)).sum::<f64>() / (d as f64).sqrt();
+                    assert!((b.get(a, c) - e).abs() < 1e-15, "r {r} ({a},{c})");
+                }
+            }
+            // the logit x^T B y is <Q x, K y> / sqrt(d), not <K x, Q y> / sqrt(d) (= x^T B^T y)
+            let (x, y) = ([0.6, 0.8], [-0.28, 0.96]);
+            let qx: Vec<f64> = (0..d)
+                .map(|m| q.get(m, 0) * x[0] + q.get(m, 1) * x[1])
+                .collect();
+            let ky: Vec<f64> = (0..d)
+                .map(|m| k.get(m, 0) * y[0] + k.get(m, 1) * y[1])
+                .collect();
+            let logit = (qx[0] * ky[0] + qx[1] * ky[1]) / (d as f64).sqrt();
+            assert!((b.bilinear(&x, &y) - logit).abs() < 1e-14);
+            assert!(
+                (b.bilinear(&y, &x) - logit).abs() > 1e-6,
+                "B must not be symmetric here"
+            );
+        }
+        // law: E B_ab = 0, E B_ab^2 = 1 (1/sqrt(d) scaling; unscaled would give d = 2, 1/d would give 1/2)
+        let m = 20_000u64;
+        let (mut s1, mut s2) = (0.0, 0.0);
+        for r in 0..m {
+            let b = random_interaction(d, 0x7e57, r).unwrap();
+            s1 += b.as_slice().iter().sum::<f64>();
+            s2 += b.as_slice().iter().map(|v| v * v).sum::<f64>();
+        }
+        let cnt = (m * 4) as f64;
+        let (mean, second) = (s1 / cnt, s2 / cnt);
+        // standard errors ~ 1/sqrt(cnt) = 3.5e-3 and sqrt(Var B^2 / cnt) = sqrt(5 / cnt) ~ 8e-3 (E B^4 = 6 at d = 2)
+        assert!(mean.abs() < 0.02, "{mean}");
+        assert!((second - 1.0).abs() < 0.05, "{second}");
     }
 
     #[test]
