@@ -1,5 +1,5 @@
-//! `cargo xtask bench`: the Figure 3 statistic side by side with the NumPy baseline
-//! (`../shared/baselines/np_phase_diagram.py`) on the same reduced workload, in one run, written to
+//! `cargo xtask bench`: the Figure 3 statistic side by side with the project's NumPy baseline
+//! (`tools/bench/np_phase_diagram.py`) on the same reduced workload, in one run, written to
 //! `reports/PERFORMANCE.md`. Timing belongs here and in the criterion benches, never in tests.
 
 use anyhow::{Context, Result, bail};
@@ -28,44 +28,11 @@ pub struct BenchArgs {
     /// drifts by up to +-20 % between minutes; every run is listed in the report).
     #[arg(long, default_value_t = 5)]
     repeat: usize,
-    /// Path of the NumPy baseline script.
-    #[arg(long, default_value = "../shared/baselines/np_phase_diagram.py")]
+    /// Path of the NumPy baseline script (relative paths start at the workspace root).
+    #[arg(long, default_value = "tools/bench/np_phase_diagram.py")]
     baseline: PathBuf,
     #[arg(long, default_value = "reports/PERFORMANCE.md")]
     out: PathBuf,
-}
-
-/// A virtual environment with numpy under `.cache/venv`, created on first use.
-fn python_with_numpy(root: &Path) -> Result<PathBuf> {
-    let venv = root.join(".cache/venv");
-    let python = venv.join("bin/python");
-    if !python.exists() {
-        eprintln!(
-            "bench: creating {} (python3 -m venv) and installing numpy",
-            venv.display()
-        );
-        let ok = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .context("python3 is needed for the baseline")?;
-        if !ok.success() {
-            bail!("python3 -m venv failed");
-        }
-    }
-    let has_numpy = Command::new(&python)
-        .args(["-c", "import numpy"])
-        .status()?
-        .success();
-    if !has_numpy {
-        let ok = Command::new(&python)
-            .args(["-m", "pip", "install", "--quiet", "numpy"])
-            .status()?;
-        if !ok.success() {
-            bail!("pip install numpy failed (is PyPI reachable?)");
-        }
-    }
-    Ok(python)
 }
 
 /// One run of the NumPy baseline: (its integration-loop seconds, final probability per beta).
@@ -106,17 +73,24 @@ fn run_baseline(
 
 pub fn bench(args: BenchArgs) -> Result<()> {
     let root = crate::workspace_root();
-    let python = python_with_numpy(&root)?;
+    // before creating a virtual environment for it
+    let baseline = root.join(&args.baseline);
+    if !baseline.is_file() {
+        bail!(
+            "NumPy baseline script not found at {} (see --baseline)",
+            baseline.display()
+        );
+    }
+    if args.repeat == 0 {
+        bail!("--repeat must be at least 1");
+    }
+    let python = crate::python::python_with_numpy(&root)?;
     let numpy_version = String::from_utf8(
         Command::new(&python)
             .args(["-c", "import numpy; print(numpy.__version__)"])
             .output()?
             .stdout,
     )?;
-    let baseline = root.join(&args.baseline);
-    if !baseline.exists() {
-        bail!("baseline script not found at {}", baseline.display());
-    }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(args.threads)
         .build()?;
@@ -138,9 +112,10 @@ pub fn bench(args: BenchArgs) -> Result<()> {
     )?;
     writeln!(
         md,
-        "(`nproc` = {}). NumPy {} (baseline: `np_phase_diagram.py --workers {}`, float64, its own timer around the",
+        "(`nproc` = {}). NumPy {} (baseline: `{} --workers {}`, float64, its own timer around sampling and the",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         numpy_version.trim(),
+        args.baseline.display(),
         args.threads
     )?;
     writeln!(
@@ -168,9 +143,6 @@ pub fn bench(args: BenchArgs) -> Result<()> {
         "| d | NumPy (s) | attnflow engine (s) | speed-up | attnflow + exit (s) | speed-up | representation | final p (NumPy / attnflow) | |diff| / stderr |"
     )?;
     writeln!(md, "|---|---|---|---|---|---|---|---|---|")?;
-    if args.repeat == 0 {
-        bail!("--repeat must be at least 1");
-    }
     let mut spread = String::from(
         "\nEvery run (seconds, in the order they alternated), and the speed-up with the exit run by run \
          (NumPy run i against attnflow run i, which followed it): the machine's speed drifts between \

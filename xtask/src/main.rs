@@ -7,8 +7,10 @@ use clap::{Parser, Subcommand};
 
 mod accuracy;
 mod bench;
+mod crosscheck;
 mod figures;
 mod model;
+mod python;
 mod report;
 
 #[derive(Parser)]
@@ -32,6 +34,9 @@ enum Command {
     Accuracy(accuracy::AccuracyArgs),
     /// The Figure 3 workload side by side with the NumPy baseline, written to `reports/PERFORMANCE.md`.
     Bench(bench::BenchArgs),
+    /// attnflow against the authors' algorithms (NumPy transcription) and stored results, written to
+    /// `reports/CROSSCHECK.md`.
+    Crosscheck(crosscheck::CrosscheckArgs),
 }
 
 fn main() -> Result<()> {
@@ -43,6 +48,7 @@ fn main() -> Result<()> {
         Command::Report(args) => report::report(args),
         Command::Accuracy(args) => accuracy::accuracy(args),
         Command::Bench(args) => bench::bench(args),
+        Command::Crosscheck(args) => crosscheck::crosscheck(args),
     }
 }
 

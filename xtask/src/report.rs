@@ -39,7 +39,7 @@ fn paper_comparison(id: &str) -> &'static str {
             "Paper's draw: 3 clusters at beta = 9 and 2 at beta = 4, frozen between t = 18 and 30. Compare: the distribution of cluster counts at t = 30 over seeds."
         }
         "glpr-fig5" => {
-            "Paper: sharp transitions and metastable regions in all four random-matrix ensembles."
+            "Paper: sharp transitions and metastable regions in all four random-matrix ensembles. The authors' code applies V to row vectors (velocity V^T y); until this version panel (c) applied V = B / sqrt(d) as a column map and read 0.40 at beta = 9, t = 30, where the authors' code gives 0.19 and the paper's panel about 0.18 (panels (a), (b), (d) have laws invariant under that transposition). Where each panel's transition lies, against the authors' algorithm, is in the cross-check section below."
         }
         "glpr-fig6" => {
             "Paper: g(tau) for beta = 2 and 6 with tau*_beta marked; tau* from cos tau* = (-1 + sqrt(1 + 4 beta^2)) / (2 beta)."
@@ -239,6 +239,30 @@ pub fn report(args: ReportArgs) -> Result<()> {
         Err(_) => writeln!(
             md,
             "reports/THEOREMS.md is missing: run `attnflow verify --fidelity full --write-report reports/THEOREMS.md`.\n"
+        )?,
+    }
+    writeln!(
+        md,
+        "## Cross-check against the authors' algorithms and results\n"
+    )?;
+    match std::fs::read_to_string(root.join("reports").join("CROSSCHECK.md")) {
+        Ok(text) => {
+            writeln!(
+                md,
+                "From `cargo xtask crosscheck` ([CROSSCHECK.md](CROSSCHECK.md)).\n"
+            )?;
+            // the file's sections, one heading level down, without its title
+            for line in text.lines().skip_while(|l| !l.starts_with("## ")) {
+                match line.strip_prefix("## ") {
+                    Some(heading) => writeln!(md, "### {heading}")?,
+                    None => writeln!(md, "{line}")?,
+                }
+            }
+            writeln!(md)?;
+        }
+        Err(_) => writeln!(
+            md,
+            "reports/CROSSCHECK.md is missing: run `cargo xtask crosscheck`.\n"
         )?,
     }
     writeln!(md, "## Known discrepancies of the papers\n")?;

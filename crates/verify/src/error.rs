@@ -16,6 +16,10 @@ pub enum VerifyError {
     /// `--only ID` named no registered check.
     #[error("unknown check id `{id}`; known ids: {known}")]
     UnknownCheck { id: String, known: String },
+    /// An external reference implementation (e.g. the NumPy transcription of the authors'
+    /// algorithm) could not be run or gave unusable output.
+    #[error("{what}: {reason}")]
+    External { what: &'static str, reason: String },
     /// A numerical procedure of a check itself failed (e.g. a fit window without samples).
     #[error("check `{check}`: {reason}")]
     Numerical { check: &'static str, reason: String },
