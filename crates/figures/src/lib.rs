@@ -1,5 +1,5 @@
-//! attnflow-figures: every figure of [GLPR] ("A mathematical perspective on Transformers", arXiv 2312.10794)
-//! and [BKKRW] (arXiv 2501.03096) as a pure pipeline `Params -> Data -> pictures`, plus the golden-data check.
+//! attnflow-figures: every figure of \[GLPR\] ("A mathematical perspective on Transformers", arXiv 2312.10794)
+//! and \[BKKRW\] (arXiv 2501.03096) as a pure pipeline `Params -> Data -> pictures`, plus the golden-data check.
 //!
 //! - [`figure`]: the [`Figure`] trait (typed), its object-safe form [`DynFigure`], [`Fidelity`], the JSON record.
 //! - [`figs`]: one module per figure id and the [`figs::registry`] table.
@@ -13,6 +13,7 @@ pub mod figure;
 pub mod golden;
 pub mod output;
 pub mod plot;
+pub mod tfdy_reference;
 
 pub use error::{FigureError, Result};
 pub use figs::{ALL_IDS, find, registry};
