@@ -3,7 +3,8 @@
 //! (a) Q, K, V Ginibre (B = G1 G2 / sqrt(d), V = G3 / sqrt(d): the V normalisation is our choice);
 //! (b) Q^T K GOE, B = (G + G^T) / sqrt(2), V = G' G'^T / sqrt(d) (PSD);
 //! (c) Q, K Ginibre, V = Q^T K / sqrt(d); (d) Q^T K GOE, V = Q^T K / sqrt(d + 1).
-//! As in the authors' code the weights are exp(beta x_i^T B x_j) and the velocity applies V^T to the average.
+//! As in the authors' code the weights are exp(beta x_i^T B x_j) and the velocity applies V^T to the average
+//! (`attnflow_dynamics::WeightDraw::value_applied`: their code multiplies row vectors by V).
 
 use attnflow_dynamics::{IntegratorKind, MatrixEnsemble, ModelKind, PhaseDiagramSpec};
 use plotters::coord::Shift;
@@ -78,7 +79,7 @@ impl Figure for GlprFig5 {
             beta_min: 0.1,
             beta_max: 9.0,
             num_beta: fidelity.pick(2, 16, 150),
-            realizations: fidelity.pick(2, 12, 1024),
+            realizations: fidelity.pick(2, 64, 1024),
             dt: 0.1,
             integrator: IntegratorKind::PaperEuler,
         }
