@@ -14,7 +14,14 @@ mod cli;
 #[command(
     name = "attnflow",
     version,
-    about = "Self-attention as an interacting particle system on the sphere ([GLPR], [BKKRW])"
+    about = "Self-attention as an interacting particle system on the sphere ([GLPR], [BKKRW])",
+    after_help = "Exit status: 0 on success (also when standard output is a pipe closed early: the --out file is \
+written first), 1 for a refused input or a failed run (one line `error: ...` on stderr; a full standard output too), \
+2 for a command line that cannot be parsed.\n\
+Limits: simulate and phase-diagram estimate their memory and step count before any work and refuse runs above \
+--max-memory (default: MemAvailable) or --max-steps (default 10000000).\n\
+Numbers: JSON and CSV outputs write non-finite values as \"inf\", \"-inf\" or \"nan\" (null / an empty field means \
+undefined); outputs are replaced atomically."
 )]
 struct Cli {
     /// Machine-readable output (one JSON object) where a command prints a result.
@@ -35,6 +42,9 @@ enum Command {
     Theory(cli::theory::TheoryCommand),
     /// Run the theorem checks of [GLPR] and [BKKRW] (measured vs predicted); exit 1 if any fails.
     Verify(cli::verify::VerifyArgs),
+    /// Run an experiment written as data: a TOML or JSON spec (field, initial condition,
+    /// integrator, observables, ensemble, sweep); see crates/experiment/examples/specs.
+    Run(cli::run::RunArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -72,10 +82,10 @@ struct IntegratorOptions {
     #[arg(long, value_enum, default_value = "paper-euler")]
     integrator: IntegratorArg,
     /// Relative tolerance of dp54.
-    #[arg(long, default_value_t = 1e-8)]
+    #[arg(long, default_value_t = 1e-8, allow_negative_numbers = true)]
     rtol: f64,
     /// Absolute tolerance of dp54.
-    #[arg(long, default_value_t = 1e-10)]
+    #[arg(long, default_value_t = 1e-10, allow_negative_numbers = true)]
     atol: f64,
 }
 
@@ -92,67 +102,82 @@ impl IntegratorOptions {
     }
 }
 
+/// Caps checked before any work (see `cli::limits`).
+#[derive(clap::Args)]
+struct LimitOptions {
+    /// Most steps of one trajectory (t-max / dt) accepted; raise it deliberately for long runs.
+    #[arg(long, default_value_t = cli::limits::DEFAULT_MAX_STEPS, value_name = "STEPS", allow_negative_numbers = true)]
+    max_steps: u64,
+    /// Memory the run may use, e.g. 8G, 512M, 1e9 (bytes); default: MemAvailable of /proc/meminfo
+    /// (8 GiB where unknown). The estimate is checked before anything is allocated.
+    #[arg(long, value_parser = cli::limits::parse_bytes, value_name = "BYTES", allow_hyphen_values = true)]
+    max_memory: Option<u64>,
+}
+
 #[derive(clap::Args)]
 struct SimulateArgs {
     #[arg(long, value_enum, default_value = "sa")]
     model: ModelArg,
     /// Number of particles.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     n: usize,
     /// Ambient dimension (particles on S^(d-1)).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     d: usize,
     /// Inverse temperature.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     beta: f64,
     /// Final time.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     t_max: f64,
     /// Step size (macro step for dp54).
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
     dt: f64,
     #[command(flatten)]
     integrator: IntegratorOptions,
     /// Master seed of the initial condition.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     seed: u64,
     /// Number of equispaced checkpoint times in [0, t_max] (read at the first step with k dt >= t).
-    #[arg(long, default_value_t = 11)]
+    #[arg(long, default_value_t = 11, allow_negative_numbers = true)]
     checkpoints: usize,
     /// Threshold delta of the cluster statistics.
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
     delta: f64,
     /// Output file: .json (statistics, and positions when d <= 3) or .csv (statistics).
+    /// Non-finite numbers are written as "inf", "-inf" or "nan"; null / an empty field means undefined.
     #[arg(long)]
     out: PathBuf,
+    #[command(flatten)]
+    limits: LimitOptions,
 }
 
 #[derive(clap::Args)]
 struct PhaseDiagramArgs {
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     d: usize,
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, allow_negative_numbers = true)]
     n: usize,
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
     beta_min: f64,
-    #[arg(long, default_value_t = 9.0)]
+    #[arg(long, default_value_t = 9.0, allow_negative_numbers = true)]
     beta_max: f64,
     /// Number of beta values, linspace(beta_min, beta_max).
-    #[arg(long, default_value_t = 150)]
+    #[arg(long, default_value_t = 150, allow_negative_numbers = true)]
     betas: usize,
-    #[arg(long, default_value_t = 30.0)]
+    #[arg(long, default_value_t = 30.0, allow_negative_numbers = true)]
     t_max: f64,
     /// Number of checkpoint times, linspace(0, t_max).
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 200, allow_negative_numbers = true)]
     times: usize,
     /// Realisations per beta.
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = 1024, allow_negative_numbers = true)]
     realizations: usize,
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
     delta: f64,
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
     dt: f64,
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     seed: u64,
     #[arg(long, value_enum, default_value = "sa")]
     model: ModelArg,
@@ -171,6 +196,8 @@ struct PhaseDiagramArgs {
     no_consensus_exit: bool,
     #[arg(long)]
     out: PathBuf,
+    #[command(flatten)]
+    limits: LimitOptions,
 }
 
 fn main() {
@@ -180,23 +207,33 @@ fn main() {
         Command::PhaseDiagram(args) => phase_diagram(args, cli.json),
         Command::Theory(cmd) => cli::theory::run(cmd, cli.json),
         Command::Verify(args) => cli::verify::run(args, cli.json),
+        Command::Run(args) => cli::run::run(args, cli.json),
     };
     if let Err(e) = result {
-        eprintln!("error: {e:#}");
+        // a closed pipe: the reader wanted no more; whatever --out names is already written
+        if e.chain().any(|c| {
+            c.downcast_ref::<cli::io::StdoutError>()
+                .is_some_and(cli::io::StdoutError::is_broken_pipe)
+                || c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        }) {
+            std::process::exit(0);
+        }
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "error: {e:#}");
         std::process::exit(1);
     }
 }
 
-/// Writes `contents` to `path` atomically (temporary file in the same folder, then rename).
-fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!(
-        "{}.tmp",
-        path.extension().and_then(|e| e.to_str()).unwrap_or("out")
-    ));
-    std::fs::write(&tmp, contents).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
+/// Writes `contents` to `path` atomically (the workspace's one writer: unique temporary sibling,
+/// fsync, rename, removed on error).
+pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
+    attnflow_dynamics::output::write_atomic(path, contents)
+        .with_context(|| format!("cannot write {}", path.display()))
 }
+
+/// Bytes of one f64.
+const F64: f64 = 8.0;
 
 fn model_kind(m: ModelArg) -> ModelKind {
     match m {
@@ -208,11 +245,16 @@ fn model_kind(m: ModelArg) -> ModelKind {
 #[derive(serde::Serialize)]
 struct Snapshot {
     step: usize,
+    #[serde(serialize_with = "cli::io::serialize_number")]
     t: f64,
+    #[serde(serialize_with = "cli::io::serialize_number")]
     mean_inner_product: f64,
+    #[serde(serialize_with = "cli::io::serialize_number")]
     min_inner_product: f64,
+    #[serde(serialize_with = "cli::io::serialize_number")]
     fraction_pairs_above: f64,
     clusters: usize,
+    #[serde(serialize_with = "cli::io::serialize_optional_number")]
     energy: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     positions: Option<Vec<Vec<f64>>>,
@@ -230,11 +272,45 @@ fn simulate(args: SimulateArgs, json: bool) -> Result<()> {
     if args.checkpoints == 0 {
         bail!("--checkpoints must be >= 1");
     }
-    if !(args.t_max.is_finite() && args.t_max > 0.0) {
-        bail!("--t-max must be finite and > 0, got {}", args.t_max);
-    }
     if !(args.delta > 0.0 && args.delta < 2.0) {
-        bail!("--delta must lie in (0, 2), got {}", args.delta);
+        bail!("--delta must lie in (0, 2), got {:?}", args.delta);
+    }
+    attnflow_dynamics::error::check_sizes(args.n, args.d)?;
+    let kind = args.integrator.kind();
+    kind.build()?;
+    let steps = cli::limits::step_count(args.t_max, args.dt, args.limits.max_steps)?;
+    if args.checkpoints - 1 > steps {
+        bail!(
+            "--checkpoints {} is finer than --dt: {steps} steps of {:?} give at most {} distinct checkpoints; use --checkpoints <= {} or a smaller --dt",
+            args.checkpoints,
+            args.dt,
+            steps + 1,
+            steps + 1
+        );
+    }
+    {
+        let (n, d, c) = (args.n as f64, args.d as f64, args.checkpoints as f64);
+        let mut m = cli::limits::MemoryEstimate::default();
+        m.add(
+            "state and integrator stages",
+            n * d * 12.0,
+            F64,
+            "use a smaller --n or --d",
+        );
+        m.add(
+            "Gram and weight matrices",
+            n * n * 4.0,
+            F64,
+            "use a smaller --n",
+        );
+        let per_snapshot = 600.0 + if args.d <= 3 { n * d * 100.0 } else { 0.0 };
+        m.add(
+            "snapshots and their output",
+            c,
+            per_snapshot,
+            "use fewer --checkpoints",
+        );
+        m.check(args.limits.max_memory)?;
     }
     let model = match args.model {
         ModelArg::Sa => SelfAttention::sa(args.beta)?,
@@ -245,11 +321,19 @@ fn simulate(args: SimulateArgs, json: bool) -> Result<()> {
         args.d,
         &mut sampling::stream(args.seed, 0, sampling::Purpose::InitialCondition),
     )?;
-    let kind = args.integrator.kind();
     let mut integrator = kind.build()?;
-    let steps = ((args.t_max / args.dt - 1e-9).ceil() as usize).max(1);
     let times = observables::linspace(0.0, args.t_max, args.checkpoints);
     let ck = observables::checkpoint_steps_from(&times, args.dt, 0, steps)?;
+    if let Some(w) = ck.windows(2).position(|w| w[0] == w[1]) {
+        bail!(
+            "--checkpoints {} is finer than --dt {:?}: t = {:?} and t = {:?} are both read at step {}; use fewer --checkpoints or a smaller --dt",
+            args.checkpoints,
+            args.dt,
+            times[w],
+            times[w + 1],
+            ck[w]
+        );
+    }
     let (n, d) = (args.n, args.d);
     let mut snapshots = Vec::new();
     let start = std::time::Instant::now();
@@ -260,11 +344,12 @@ fn simulate(args: SimulateArgs, json: bool) -> Result<()> {
         args.dt,
         steps,
         |k, t, x| {
-            if !ck.contains(&k) {
+            if ck.binary_search(&k).is_err() {
                 return;
             }
-            let cfg = Configuration::euclidean(n, d, x.to_vec())
-                .expect("integrator keeps the state finite");
+            let Ok(cfg) = Configuration::euclidean(n, d, x.to_vec()) else {
+                return; // unreachable: the integrator checks every state (shape and finiteness)
+            };
             let g = cfg.gram();
             let off: f64 = (0..n)
                 .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j)))
@@ -296,6 +381,7 @@ fn simulate(args: SimulateArgs, json: bool) -> Result<()> {
                 "n": n, "d": d, "beta": args.beta, "t_max": args.t_max, "dt": args.dt, "steps": steps,
                 "integrator": kind, "seed": args.seed, "delta": args.delta,
                 "checkpoint_rule": "first step k >= 0 with k dt >= t",
+                "non_finite_encoding": "\"inf\", \"-inf\", \"nan\"; null = undefined",
                 "attnflow_version": env!("CARGO_PKG_VERSION"),
             },
             "integrator_stats": stats,
@@ -310,31 +396,31 @@ fn simulate(args: SimulateArgs, json: bool) -> Result<()> {
             s += &format!(
                 "{},{},{},{},{},{},{}\n",
                 r.step,
-                r.t,
-                r.mean_inner_product,
-                r.min_inner_product,
-                r.fraction_pairs_above,
+                cli::io::csv_number(r.t),
+                cli::io::csv_number(r.mean_inner_product),
+                cli::io::csv_number(r.min_inner_product),
+                cli::io::csv_number(r.fraction_pairs_above),
                 r.clusters,
-                r.energy.map_or(String::new(), |e| e.to_string())
+                r.energy.map_or(String::new(), cli::io::csv_number)
             );
         }
         s.into_bytes()
     };
     write_atomically(&args.out, &body)?;
     if json {
-        println!(
-            "{}",
-            serde_json::json!({"out": args.out, "steps": steps, "runtime_s": runtime_s, "stats": stats})
-        );
+        cli::io::print_line(
+            &serde_json::json!({"out": args.out, "steps": steps, "runtime_s": runtime_s, "stats": stats})
+                .to_string(),
+        )?;
     } else {
-        println!(
+        cli::io::print_line(&format!(
             "wrote {} ({} snapshots, {} steps of {}, {:.3} s)",
             args.out.display(),
             snapshots.len(),
             steps,
             kind.name(),
             runtime_s
-        );
+        ))?;
     }
     Ok(())
 }
@@ -352,15 +438,95 @@ fn phase_diagram(args: PhaseDiagramArgs, json: bool) -> Result<()> {
         ("--t-max", args.t_max),
     ] {
         if !(v.is_finite() && v >= 0.0) {
-            bail!("{name} must be finite and >= 0, got {v}");
+            bail!("{name} must be finite and >= 0, got {v:?}");
         }
     }
     if args.beta_max < args.beta_min {
         bail!(
-            "--beta-max ({}) is below --beta-min ({})",
+            "--beta-max ({:?}) is below --beta-min ({:?})",
             args.beta_max,
             args.beta_min
         );
+    }
+    if !(args.delta > 0.0 && args.delta < 2.0) {
+        bail!("--delta must lie in (0, 2), got {:?}", args.delta);
+    }
+    if args.n < 2 {
+        bail!("--n must be >= 2 (a pair statistic), got {}", args.n);
+    }
+    attnflow_dynamics::error::check_dimensions(args.n, args.d)?;
+    args.integrator.kind().build()?;
+    let steps = cli::limits::step_count(args.t_max, args.dt, args.limits.max_steps)?;
+    let total = args.betas.checked_mul(args.realizations).with_context(|| {
+        format!(
+            "--betas {} x --realizations {} overflows",
+            args.betas, args.realizations
+        )
+    })?;
+    if args.times - 1 > steps {
+        bail!(
+            "--times {} is finer than --dt: {steps} steps of {:?} give at most {} distinct checkpoints; use --times <= {} or a smaller --dt",
+            args.times,
+            args.dt,
+            steps + 1,
+            steps + 1
+        );
+    }
+    {
+        let identity = matches!(args.matrices, MatricesArg::Identity);
+        let reduced = match args.representation {
+            RepresentationArg::Reduced => true,
+            RepresentationArg::Full => false,
+            RepresentationArg::Auto => identity && args.d > args.n,
+        };
+        let (n, nb, m) = (args.n as f64, args.betas as f64, args.times as f64);
+        let dim = if reduced {
+            n.min(args.d as f64)
+        } else {
+            args.d as f64
+        };
+        let threads = std::thread::available_parallelism().map_or(1.0, |t| t.get() as f64);
+        let jobs = nb * args.realizations.div_ceil(16) as f64;
+        let mut est = cli::limits::MemoryEstimate::default();
+        est.add(
+            "beta and time grids",
+            nb + m,
+            6.0 * F64,
+            "use fewer --betas or --times",
+        );
+        est.add(
+            "per-step checkpoint table",
+            steps as f64 + 1.0,
+            24.0,
+            "use a larger --dt",
+        );
+        est.add(
+            "per-block tallies",
+            jobs,
+            32.0 * m + 100.0,
+            "use fewer --realizations, --betas or --times",
+        );
+        est.add(
+            "results and their JSON",
+            nb * m,
+            3.0 * 70.0,
+            "use fewer --betas or --times",
+        );
+        est.add(
+            "state and Gram matrices per thread",
+            threads,
+            (n * dim * 12.0 + n * n * 6.0) * F64,
+            "use a smaller --n or --d",
+        );
+        if !identity {
+            est.add(
+                "weight matrices per thread",
+                threads,
+                8.0 * (args.d as f64).powi(2) * F64,
+                "use a smaller --d",
+            );
+        }
+        est.check(args.limits.max_memory)?;
     }
     let spec = PhaseDiagramSpec {
         n: args.n,
@@ -388,7 +554,20 @@ fn phase_diagram(args: PhaseDiagramArgs, json: bool) -> Result<()> {
         consensus_exit: !args.no_consensus_exit,
     };
     spec.validate()?;
-    let bar = indicatif::ProgressBar::new((spec.betas.len() * spec.realizations) as u64);
+    let ck = observables::checkpoint_steps(&spec.times, spec.dt, steps)?;
+    // the first checkpoint (t = 0) is read after one step, the authors' rule; any other two
+    // checkpoints on one step would mislabel the time axis
+    if let Some(w) = ck.windows(2).skip(1).position(|w| w[0] == w[1]) {
+        bail!(
+            "--times {} is finer than --dt {:?}: t = {:?} and t = {:?} are both read at step {}; use fewer --times or a smaller --dt",
+            args.times,
+            args.dt,
+            spec.times[w + 1],
+            spec.times[w + 2],
+            ck[w + 1]
+        );
+    }
+    let bar = indicatif::ProgressBar::new(total as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
             "{bar:40} {pos}/{len} realisations [{elapsed_precise} < {eta_precise}]",
@@ -401,12 +580,11 @@ fn phase_diagram(args: PhaseDiagramArgs, json: bool) -> Result<()> {
     value["params"]["attnflow_version"] = env!("CARGO_PKG_VERSION").into();
     write_atomically(&args.out, &serde_json::to_vec(&value)?)?;
     if json {
-        println!(
-            "{}",
-            serde_json::json!({"out": args.out, "runtime_s": diagram.runtime_s})
-        );
+        cli::io::print_line(
+            &serde_json::json!({"out": args.out, "runtime_s": diagram.runtime_s}).to_string(),
+        )?;
     } else {
-        println!(
+        cli::io::print_line(&format!(
             "wrote {} ({} betas x {} times x {} realisations, {} representation, {:.2} s)",
             args.out.display(),
             spec.betas.len(),
@@ -416,7 +594,7 @@ fn phase_diagram(args: PhaseDiagramArgs, json: bool) -> Result<()> {
                 .as_str()
                 .unwrap_or("?"),
             diagram.runtime_s
-        );
+        ))?;
     }
     Ok(())
 }

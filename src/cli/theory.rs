@@ -2,7 +2,8 @@
 //!
 //! Each subcommand prints human-readable text, or with `--json` one JSON object whose field `value` holds the
 //! main number (for `instability`: also `l_star`). Inputs are validated by attnflow-energy (n >= 1, d >= 2,
-//! beta finite and >= 0, 0 < delta < 1, ...) and reported as errors, never as NaN output.
+//! beta finite and >= 0, 0 < delta < 1, n and d <= 2^53, ...) and reported as errors, never as NaN output; a
+//! value that overflows f64 (energies at large beta) is the JSON string "inf", with its logarithm in `ln_value`.
 //!
 //! | subcommand | prediction | source |
 //! |---|---|---|
@@ -46,7 +47,7 @@ pub enum TheoryCommand {
         #[arg(long, value_enum, default_value = "sa")]
         model: ModelArg,
         /// Number of tokens n >= 1.
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         n: usize,
         /// Inverse temperature beta >= 0 (<= 300).
         #[arg(long, allow_negative_numbers = true)]
@@ -64,7 +65,7 @@ pub enum TheoryCommand {
         #[arg(long, value_enum, default_value = "sa")]
         model: ModelArg,
         /// Number of tokens n >= 1.
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         n: usize,
         /// Inverse temperature beta >= 0 (<= 300).
         #[arg(long, allow_negative_numbers = true)]
@@ -79,7 +80,7 @@ pub enum TheoryCommand {
         #[arg(long, value_enum, default_value = "sa")]
         model: ModelArg,
         /// Number of tokens n >= 1.
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         n: usize,
         /// Clustering tolerance 0 < delta < 1.
         #[arg(long, allow_negative_numbers = true)]
@@ -91,16 +92,16 @@ pub enum TheoryCommand {
     /// Wendel's probability (Thm 6.7) that n uniform points of S^{d-1} lie in an open hemisphere.
     Wendel {
         /// Number of points n >= 1.
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         n: usize,
         /// Ambient dimension d >= 2.
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         d: usize,
     },
     /// E_beta of the uniform measure on S^{d-1} (Prop 3.4, Funk-Hecke).
     EnergyUniform {
         /// Ambient dimension d >= 2.
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         d: usize,
         /// Inverse temperature beta > 0.
         #[arg(long, allow_negative_numbers = true)]
@@ -118,22 +119,22 @@ pub enum TheoryCommand {
         #[arg(long, allow_negative_numbers = true)]
         beta: f64,
         /// Ambient dimension d >= 2.
-        #[arg(long, default_value_t = 2)]
+        #[arg(long, default_value_t = 2, allow_negative_numbers = true)]
         d: usize,
     },
     /// Thm 5.1 large-beta thresholds: exact beta with (n-1) tau*_beta = pi/2, 4 (n-1)^2/pi^2 and n^2/pi^2.
     Thresholds {
         /// Number of tokens n >= 2.
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         n: usize,
         /// Ambient dimension d >= 2 (for the exact threshold).
-        #[arg(long, default_value_t = 2)]
+        #[arg(long, default_value_t = 2, allow_negative_numbers = true)]
         d: usize,
     },
-    /// Mean-field instability of the uniform measure (\[beyond\] item 3): fastest degree l* and rates lambda_l.
+    /// Mean-field instability of the uniform measure ([beyond] item 3): fastest degree l* and rates lambda_l.
     Instability {
         /// Ambient dimension d >= 2.
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         d: usize,
         /// Inverse temperature beta > 0.
         #[arg(long, allow_negative_numbers = true)]
@@ -148,9 +149,9 @@ pub enum TheoryCommand {
 pub fn run(cmd: TheoryCommand, json: bool) -> Result<()> {
     let (text, object) = evaluate(&cmd)?;
     if json {
-        println!("{}", serde_json::to_string(&object)?);
+        super::io::print_line(&serde_json::to_string(&object)?)?;
     } else {
-        println!("{text}");
+        super::io::print_line(&text)?;
     }
     Ok(())
 }
@@ -170,7 +171,7 @@ fn evaluate(cmd: &TheoryCommand) -> Result<(String, serde_json::Value)> {
             let gamma = 1.0 - gap;
             (
                 format!(
-                    "gamma(T) = {gamma} (1 - gamma = {gap:e})  [{}, n = {n}, beta = {beta}, T = {t}, gamma0 = {gamma0}; \
+                    "gamma(T) = {gamma:?} (1 - gamma = {gap:e})  [{}, n = {n}, beta = {beta:?}, T = {t:?}, gamma0 = {gamma0:?}; \
                      exact quadrature of (6.9)/(6.10) inverted]",
                     m.name().to_uppercase()
                 ),
@@ -188,7 +189,7 @@ fn evaluate(cmd: &TheoryCommand) -> Result<(String, serde_json::Value)> {
             let t = equiangular::clustering_time(m, n, beta, delta)?;
             (
                 format!(
-                    "t*(beta) = {t}  [{}, n = {n}, beta = {beta}: time for gamma(0) = 0 to reach 1 - delta = {}]",
+                    "t*(beta) = {t:?}  [{}, n = {n}, beta = {beta:?}: time for gamma(0) = 0 to reach 1 - delta = {:?}]",
                     m.name().to_uppercase(),
                     1.0 - delta
                 ),
@@ -201,7 +202,7 @@ fn evaluate(cmd: &TheoryCommand) -> Result<(String, serde_json::Value)> {
             let beta = equiangular::phase_curve_beta(m, n, delta, t)?;
             (
                 format!(
-                    "beta*(T) = {beta}  [{}, n = {n}, delta = {delta}, T = {t}: gamma_beta(T) = 1 - delta on Gamma_inf,delta (6.12)]",
+                    "beta*(T) = {beta:?}  [{}, n = {n}, delta = {delta:?}, T = {t:?}: gamma_beta(T) = 1 - delta on Gamma_inf,delta (6.12)]",
                     m.name().to_uppercase()
                 ),
                 json!({"command": "phase-curve", "model": m.name(), "n": n, "delta": delta, "t": t, "value": beta}),
@@ -211,7 +212,7 @@ fn evaluate(cmd: &TheoryCommand) -> Result<(String, serde_json::Value)> {
             let p = wendel::wendel_probability(n, d)?;
             (
                 format!(
-                    "P(all {n} points in an open hemisphere of S^{}) = {p}  [Wendel, Thm 6.7]",
+                    "P(all {n} points in an open hemisphere of S^{}) = {p:?}  [Wendel, Thm 6.7]",
                     d - 1
                 ),
                 json!({"command": "wendel", "n": n, "d": d, "value": p}),
@@ -219,30 +220,31 @@ fn evaluate(cmd: &TheoryCommand) -> Result<(String, serde_json::Value)> {
         }
         TheoryCommand::EnergyUniform { d, beta } => {
             let ln_e = funk_hecke::ln_energy_uniform(beta, d)?;
+            // energy_uniform fails only by overflow once ln_energy_uniform has accepted the input
             let e = funk_hecke::energy_uniform(beta, d).ok();
-            let shown = e.map_or_else(|| format!("exp({ln_e})"), |v| v.to_string());
+            let shown = e.map_or_else(|| format!("exp({ln_e:?})"), |v| format!("{v:?}"));
             (
                 format!(
-                    "E_beta[uniform on S^{}] = {shown}  [beta = {beta}, Prop 3.4 via Funk-Hecke]",
+                    "E_beta[uniform on S^{}] = {shown}  [beta = {beta:?}, Prop 3.4 via Funk-Hecke]",
                     d - 1
                 ),
-                json!({"command": "energy-uniform", "d": d, "beta": beta, "value": e, "ln_value": ln_e}),
+                json!({"command": "energy-uniform", "d": d, "beta": beta, "value": super::io::json_number(e.unwrap_or(f64::INFINITY)), "ln_value": ln_e}),
             )
         }
         TheoryCommand::EnergyDirac { beta } => {
             let ln_e = funk_hecke::ln_energy_dirac(beta)?;
             let e = funk_hecke::energy_dirac(beta).ok();
-            let shown = e.map_or_else(|| format!("exp({ln_e})"), |v| v.to_string());
+            let shown = e.map_or_else(|| format!("exp({ln_e:?})"), |v| format!("{v:?}"));
             (
-                format!("E_beta[Dirac] = e^beta / (2 beta) = {shown}  [beta = {beta}, Prop 3.4]"),
-                json!({"command": "energy-dirac", "beta": beta, "value": e, "ln_value": ln_e}),
+                format!("E_beta[Dirac] = e^beta / (2 beta) = {shown}  [beta = {beta:?}, Prop 3.4]"),
+                json!({"command": "energy-dirac", "beta": beta, "value": super::io::json_number(e.unwrap_or(f64::INFINITY)), "ln_value": ln_e}),
             )
         }
         TheoryCommand::TauStar { beta, d } => {
             let z = landscape::zeta_star(beta, d)?;
             (
                 format!(
-                    "tau*_beta = {z} rad = {} deg  [beta = {beta}, d = {d}: root of (d-1) cos = beta sin^2, App. B]",
+                    "tau*_beta = {z:?} rad = {:?} deg  [beta = {beta:?}, d = {d}: root of (d-1) cos = beta sin^2, App. B]",
                     z.to_degrees()
                 ),
                 json!({"command": "tau-star", "beta": beta, "d": d, "value": z, "cos": z.cos()}),
@@ -252,8 +254,8 @@ fn evaluate(cmd: &TheoryCommand) -> Result<(String, serde_json::Value)> {
             let th = landscape::thm_5_1_thresholds(n, d)?;
             (
                 format!(
-                    "Thm 5.1 thresholds for n = {n} (d = {d}):\n  exact beta with (n-1) tau*_beta = pi/2: {}\n  \
-                     proof form 4 (n-1)^2 / pi^2:             {}\n  Figure 2 form n^2 / pi^2:                {}",
+                    "Thm 5.1 thresholds for n = {n} (d = {d}):\n  exact beta with (n-1) tau*_beta = pi/2: {:?}\n  \
+                     proof form 4 (n-1)^2 / pi^2:             {:?}\n  Figure 2 form n^2 / pi^2:                {:?}",
                     th.exact, th.proof_approx, th.figure
                 ),
                 json!({"command": "thresholds", "n": n, "d": d, "value": th.exact, "exact": th.exact,
@@ -269,7 +271,7 @@ fn evaluate(cmd: &TheoryCommand) -> Result<(String, serde_json::Value)> {
                 rates.push(instability::mean_field_rate(m, l, beta, d)?);
             }
             let mut text = format!(
-                "l* = {l_star} (sqrt(2 beta) = {:.3})  [{}, d = {d}, beta = {beta}, [beyond] item 3]\n  l   rate",
+                "l* = {l_star} (sqrt(2 beta) = {:.3})  [{}, d = {d}, beta = {beta:?}, [beyond] item 3]\n  l   rate",
                 (2.0 * beta).sqrt(),
                 m.name().to_uppercase()
             );
@@ -356,7 +358,7 @@ mod tests {
             .unwrap();
         assert!((e - 2f64.exp() / 4.0).abs() < 1e-15);
         let v = value_of(&["energy-dirac", "--beta", "1000"]).unwrap();
-        assert!(v["value"].is_null() && v["ln_value"].as_f64().unwrap() > 990.0);
+        assert!(v["value"] == "inf" && v["ln_value"].as_f64().unwrap() > 990.0);
         let z = value_of(&["tau-star", "--beta", "0"]).unwrap()["value"]
             .as_f64()
             .unwrap();

@@ -30,6 +30,17 @@ pub struct VerifyArgs {
     pub write_report: Option<PathBuf>,
 }
 
+/// Writes `text` to standard output (this module is also compiled into attnflow-verify's example,
+/// so it does not use the binary's `cli::io`): an error names standard output and keeps the
+/// `std::io::Error`, so that `main` can end quietly on a closed pipe.
+fn to_stdout(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .context("cannot write to standard output")
+}
+
 /// Runs the suite; returns an error (exit code 1) if a check fails or an id is unknown.
 pub fn run(args: VerifyArgs, json: bool) -> Result<()> {
     let fidelity = match args.fidelity {
@@ -40,16 +51,16 @@ pub fn run(args: VerifyArgs, json: bool) -> Result<()> {
     let outcomes = run_checks(fidelity, &args.only)?;
     let report = SuiteReport::new(fidelity, outcomes, start.elapsed().as_secs_f64());
     if json {
-        println!("{}", serde_json::to_string(&report)?);
+        to_stdout(&(serde_json::to_string(&report)? + "\n"))?;
     } else {
-        print!("{}", report.text_table());
+        to_stdout(&report.text_table())?;
     }
     if let Some(path) = &args.write_report {
         let mut command = format!("attnflow verify --fidelity {}", fidelity.name());
         for id in &args.only {
             command += &format!(" --only {id}");
         }
-        std::fs::write(path, report.markdown(&command))
+        attnflow_dynamics::output::write_atomic(path, report.markdown(&command).as_bytes())
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     let failed: Vec<&str> = report

@@ -1,7 +1,7 @@
 //! `cargo xtask accuracy`: integrator accuracy against theoretical rates, written to `reports/ACCURACY.md`.
 //!
 //! 1. Error versus step size for each integrator on problems with a known answer (the equiangular
-//!    solution of [GLPR] Thm 6.8, from the exact quadrature of (6.9)/(6.10) in attnflow-energy) and on
+//!    solution of \[GLPR\] Thm 6.8, from the exact quadrature of (6.9)/(6.10) in attnflow-energy) and on
 //!    a random SA problem against a tight reference; fitted orders beside the theoretical ones.
 //! 2. The exponential clustering rate near consensus, measured, beside the linearised rates (2 for SA,
 //!    2 e^beta for USA) and the Lemma 6.4 bound.
@@ -64,8 +64,11 @@ struct OrderProblem {
     x0: Configuration,
     t: f64,
     /// error of a final state
-    error: Box<dyn Fn(&[f64]) -> f64>,
+    error: ErrorOfFinalState,
 }
+
+/// The error of a final state (flattened n x d) against the problem's reference.
+type ErrorOfFinalState = Box<dyn Fn(&[f64]) -> f64>;
 
 fn order_problems() -> Result<Vec<OrderProblem>> {
     let (n, t) = (8usize, 2.0);
@@ -431,9 +434,8 @@ pub fn accuracy(args: AccuracyArgs) -> Result<()> {
     section_figure3(&mut md, &args)?;
     writeln!(md, "Total runtime: {:.0} s.", start.elapsed().as_secs_f64())?;
     let path = crate::workspace_root().join(&args.out);
-    let tmp = path.with_extension("md.tmp");
-    std::fs::write(&tmp, &md).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, &path)?;
+    attnflow_dynamics::output::write_atomic(&path, md.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
     println!("{md}");
     Ok(())
 }

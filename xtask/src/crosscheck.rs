@@ -1,9 +1,9 @@
 //! `cargo xtask crosscheck`: attnflow against the authors' algorithms and results, written to
 //! `reports/CROSSCHECK.md`:
-//! - [GLPR] Figures 3 (d = 2, 32) and 5 (a)-(d) against the NumPy transcription of the authors'
+//! - \[GLPR\] Figures 3 (d = 2, 32) and 5 (a)-(d) against the NumPy transcription of the authors'
 //!   `phase-diagrams.py` (`attnflow_verify::crosscheck`), cell by cell, with the negative control
 //!   (V applied as a column map) that must make panel (c) disagree;
-//! - [BKKRW] Figures 2, 4, 5 and 7 against the results stored in the authors' `tfdy` repository
+//! - \[BKKRW\] Figures 2, 4, 5 and 7 against the results stored in the authors' `tfdy` repository
 //!   (`attnflow_figures::tfdy_reference`).
 //!
 //! Exits non-zero when any row is not as expected.

@@ -1,6 +1,8 @@
 //! `cargo xtask figures`: regenerate figures (`<out>/<id>.json`, `.svg`, `.png`), check them against the
 //! golden data (`--check`) or rewrite the golden data (`--bless`). All logic lives in attnflow-figures;
-//! this is the command-line driver with a progress bar and a runtime table.
+//! this is the command-line driver with a progress bar and a runtime table. Records and pictures are
+//! deterministic; the compute times go to `<out>/RUNTIMES.json`, the one file that regenerating
+//! unchanged figures changes.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -25,10 +27,10 @@ pub struct FiguresArgs {
     /// Output directory (default: reports/figures).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Recompute at ci fidelity and compare with golden/<id>.json (exit status 1 on drift).
+    /// Recompute at ci fidelity and compare with golden/{id}.json (exit status 1 on drift).
     #[arg(long, conflicts_with = "bless")]
     pub check: bool,
-    /// Recompute at ci fidelity and rewrite golden/<id>.json.
+    /// Recompute at ci fidelity and rewrite golden/{id}.json.
     #[arg(long)]
     pub bless: bool,
     /// Redraw the pictures from the existing `<out>/<id>.json` records without recomputing.
@@ -49,9 +51,8 @@ struct BarProgress<'a> {
 
 impl Progress for BarProgress<'_> {
     fn update(&self, done: u64, total: u64) {
-        if total > 0 {
-            self.bar
-                .set_position(self.base + UNITS * done.min(total) / total);
+        if let Some(step) = (UNITS * done.min(total)).checked_div(total) {
+            self.bar.set_position(self.base + step);
         }
     }
 }
@@ -115,6 +116,8 @@ pub fn figures(args: FiguresArgs) -> Result<()> {
     );
     bar.enable_steady_tick(Duration::from_millis(200));
     let mut rows: Vec<(&str, Status, f64)> = Vec::new();
+    // compute seconds of the figures written to `out`, for RUNTIMES.json
+    let mut computed_in: Vec<(&str, f64)> = Vec::new();
     for (k, (id, figure)) in selected.iter().enumerate() {
         let base = UNITS * k as u64;
         bar.set_position(base);
@@ -136,7 +139,12 @@ pub fn figures(args: FiguresArgs) -> Result<()> {
                 )))
             }
         } else {
-            figure.run(fidelity, args.seed, &progress)
+            let start = Instant::now();
+            let record = figure.run(fidelity, args.seed, &progress);
+            if record.is_ok() && !golden_mode {
+                computed_in.push((id, start.elapsed().as_secs_f64()));
+            }
+            record
         };
         let status = match computed {
             Err(FigureError::Unavailable(reason)) => Status::Skipped(reason),
@@ -162,9 +170,23 @@ pub fn figures(args: FiguresArgs) -> Result<()> {
                 result.unwrap_or_else(|e| Status::Failed(e.to_string()))
             }
         };
+        if let Status::Skipped(reason) = &status {
+            // loud at once (above the progress bar), and again in the summary
+            bar.suspend(|| eprintln!("{}", skip_notice(id, reason)));
+        }
         rows.push((id, status, start.elapsed().as_secs_f64()));
     }
     bar.finish_and_clear();
+    let written: Vec<(&str, f64)> = computed_in
+        .into_iter()
+        .filter(|(id, _)| {
+            rows.iter()
+                .any(|(r, s, _)| r == id && matches!(s, Status::Written))
+        })
+        .collect();
+    if !written.is_empty() {
+        update_runtimes(&out, fidelity, &written)?;
+    }
     print_table(&rows, fidelity, &out, golden_mode);
     let failed = rows
         .iter()
@@ -173,6 +195,45 @@ pub fn figures(args: FiguresArgs) -> Result<()> {
         bail!("some figures failed or drifted from the golden data");
     }
     Ok(())
+}
+
+/// Records the compute seconds of the figures just written in `<out>/RUNTIMES.json` (keeping the
+/// entries of the others): the only place runtimes live, so that the records, the pictures and
+/// REPORT.md stay byte-identical when nothing but the machine's speed changed.
+fn update_runtimes(
+    out: &std::path::Path,
+    fidelity: Fidelity,
+    written: &[(&str, f64)],
+) -> Result<()> {
+    use serde_json::{Map, Value, json};
+    let path = out.join("RUNTIMES.json");
+    let mut entries: Map<String, Value> = if path.exists() {
+        attnflow_figures::output::read_json(&path)?
+            .get("figures")
+            .and_then(Value::as_object)
+            .cloned()
+            .with_context(|| format!("{}: no `figures` object", path.display()))?
+    } else {
+        Map::new()
+    };
+    for (id, seconds) in written {
+        entries.insert(
+            id.to_string(),
+            json!({
+                "fidelity": fidelity.as_str(),
+                "seconds": (seconds * 100.0).round() / 100.0,
+                "threads": rayon::current_num_threads(),
+            }),
+        );
+    }
+    // serde_json's map keeps its keys sorted: the file's order does not depend on the runs' order
+    let doc = json!({
+        "note": "compute seconds of each figure's last regeneration by `cargo xtask figures` (written here \
+                 only, so that regenerating unchanged figures leaves the records and pictures untouched)",
+        "figures": entries,
+    });
+    attnflow_figures::output::write_json_atomic(&path, &doc)
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// Writes `<out>/<id>.json`, `.svg`, `.png`, each atomically.
@@ -188,6 +249,19 @@ fn write_outputs(
         &out.join(format!("{id}.png")),
     )?;
     attnflow_figures::output::write_json_atomic(&out.join(format!("{id}.json")), record)
+}
+
+/// The line that announces a skipped figure: what is missing and how to get it.
+fn skip_notice(id: &str, reason: &str) -> String {
+    let mut line = format!("WARNING: figure {id} SKIPPED, nothing was written for it: {reason}");
+    if id == "glpr-fig1" {
+        // the only figure that needs something beyond the repository: the MiniLM weights
+        if !reason.contains("cargo xtask fetch-model") {
+            line.push_str("; the model weights come from `cargo xtask fetch-model`");
+        }
+        line.push_str("; afterwards `cargo xtask figures --only glpr-fig1` draws it");
+    }
+    line
 }
 
 fn print_table(
@@ -229,5 +303,24 @@ fn print_table(
     }
     if golden_mode {
         println!("(golden data: golden/<id>.json, tolerances: golden/tolerances.json)");
+    }
+    let skipped: Vec<String> = rows
+        .iter()
+        .filter_map(|(id, status, _)| match status {
+            Status::Skipped(reason) => Some(skip_notice(id, reason)),
+            _ => None,
+        })
+        .collect();
+    if !skipped.is_empty() {
+        println!();
+        for line in &skipped {
+            println!("{line}");
+        }
+        // when stdout is redirected, the end of the run says it on stderr too
+        if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            for line in &skipped {
+                eprintln!("{line}");
+            }
+        }
     }
 }

@@ -66,7 +66,7 @@ pub struct ExtractCorpusArgs {
     /// Number of paragraphs to keep.
     #[arg(long, default_value_t = 6)]
     pub count: usize,
-    /// Keep paragraphs with strictly more tokens than this (MiniLM tokenizer, [CLS]/[SEP] included).
+    /// Keep paragraphs with strictly more tokens than this (MiniLM tokenizer, the CLS and SEP tokens included).
     #[arg(long, default_value_t = 200)]
     pub min_tokens: usize,
     /// ... and at most this many tokens (MiniLM has 512 positions).

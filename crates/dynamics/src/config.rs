@@ -1,4 +1,4 @@
-//! Configurations: n particles x_1, ..., x_n on the unit sphere S^{d-1} of R^d ([GLPR] section 2),
+//! Configurations: n particles x_1, ..., x_n on the unit sphere S^{d-1} of R^d (\[GLPR\] section 2),
 //! or in R^d for the pure-attention model (9.1). Stored row-major, one particle per row.
 
 use crate::error::{DynamicsError, Result, check_sizes};
@@ -77,7 +77,7 @@ impl Configuration {
         Self::new(theta.len(), 2, data)
     }
 
-    /// The orthonormal frame x_i = e_i of [GLPR] Thm 6.8 (needs d >= n).
+    /// The orthonormal frame x_i = e_i of \[GLPR\] Thm 6.8 (needs d >= n).
     pub fn orthonormal(n: usize, d: usize) -> Result<Self> {
         check_sizes(n, d)?;
         if d < n {
@@ -132,7 +132,7 @@ impl Configuration {
         crate::kernel::gram(&self.data, self.n, self.d, &mut g);
         g
     }
-    /// The particles permuted: row i of the result is row perm[i] of self.
+    /// The particles permuted: row i of the result is row `perm[i]` of self.
     pub fn permuted(&self, perm: &[usize]) -> Result<Self> {
         if perm.len() != self.n || {
             let mut seen = vec![false; self.n];

@@ -1,4 +1,4 @@
-//! Ensembles of independent realisations and the phase diagrams of [GLPR] Figures 3-5:
+//! Ensembles of independent realisations and the phase diagrams of \[GLPR\] Figures 3-5:
 //!
 //! ```text
 //! p(t, beta) = P(<x_1(t), x_2(t)> > 1 - delta)  ~  mean over realisations of
@@ -50,7 +50,7 @@ impl ModelKind {
     }
 }
 
-/// Weight matrices of the particle system, [GLPR] Figure 5 (an independent draw per realisation).
+/// Weight matrices of the particle system, \[GLPR\] Figure 5 (an independent draw per realisation).
 /// G, G1, G2, G3 denote independent d x d Ginibre matrices (i.i.d. N(0, 1) entries); B = Q^T K.
 /// Every ensemble is written as the paper and the authors' code define (B, V); how V is applied is
 /// fixed in one place, [`WeightDraw::value_applied`].
@@ -70,7 +70,7 @@ pub enum MatrixEnsemble {
     WignerGf,
 }
 
-/// One draw of a [`MatrixEnsemble`]: B = Q^T K and V exactly as [GLPR] Figure 5 and the authors'
+/// One draw of a [`MatrixEnsemble`]: B = Q^T K and V exactly as \[GLPR\] Figure 5 and the authors'
 /// `phase-diagrams.py` define them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WeightDraw {
@@ -82,7 +82,7 @@ pub struct WeightDraw {
 
 impl WeightDraw {
     /// The value matrix in attnflow's convention, where a value matrix M means the velocity
-    /// M y_i with y_i = sum_j A_ij x_j (the mathematical convention of [GLPR] (2.3), used for every
+    /// M y_i with y_i = sum_j A_ij x_j (the mathematical convention of \[GLPR\] (2.3), used for every
     /// user-supplied V). The authors' code stores particles as rows and computes the velocity as
     /// the row vector y_i^T V, i.e. V^T y_i: reproducing their figures means applying V^T. This is
     /// the one place where that transposition happens. It matters only when V is not symmetric,
@@ -212,18 +212,47 @@ impl Tally {
     }
 }
 
+/// Hard limit on the number of steps of one realisation (t_max / dt), so that the step count and
+/// the per-step checkpoint table stay addressable; callers apply their own, lower caps on top.
+pub const MAX_STEPS: usize = 1 << 40;
+
 /// Realisations per parallel job (fixed, so the partition does not depend on the thread count).
 const BLOCK: usize = 16;
 
 impl PhaseDiagramSpec {
     pub fn validate(&self) -> Result<()> {
-        crate::error::check_sizes(self.n, self.d)?;
+        crate::error::check_dimensions(self.n, self.d)?;
         if self.n < 2 {
             return Err(invalid("n", "a pair statistic needs n >= 2"));
+        }
+        // the coordinates actually stored: n x simulated dimension, and the n x n Gram matrix
+        let dim = match self.representation_used() {
+            Representation::Reduced => reduced_dimension(self.n, self.d),
+            Representation::Full => self.d,
+        };
+        crate::error::element_count("n * d", self.n, dim)?;
+        crate::error::element_count("n * n", self.n, self.n)?;
+        if self.matrices != MatrixEnsemble::Identity {
+            crate::error::element_count("d * d", self.d, self.d)?;
         }
         check_positive("dt", self.dt)?;
         if self.realizations == 0 {
             return Err(invalid("realizations", "need at least one realisation"));
+        }
+        if self
+            .betas
+            .len()
+            .checked_mul(self.realizations)
+            .is_none_or(|total| u64::try_from(total).is_err())
+        {
+            return Err(invalid(
+                "realizations",
+                format!(
+                    "{} betas x {} realisations overflows the realisation counter",
+                    self.betas.len(),
+                    self.realizations
+                ),
+            ));
         }
         if !(self.delta > 0.0 && self.delta < 2.0) {
             return Err(invalid(
@@ -246,6 +275,26 @@ impl PhaseDiagramSpec {
             return Err(invalid(
                 "times",
                 "checkpoint times must be finite, >= 0 and ascending",
+            ));
+        }
+        let t_max = self.times.last().copied().unwrap_or(0.0);
+        if t_max < self.dt {
+            return Err(invalid(
+                "dt",
+                format!(
+                    "the final time {t_max:?} is below the step {:?}: every checkpoint would be read after one step, at t = dt; use a final time >= dt",
+                    self.dt
+                ),
+            ));
+        }
+        let ratio = t_max / self.dt;
+        if ratio.is_nan() || ratio > MAX_STEPS as f64 {
+            return Err(invalid(
+                "dt",
+                format!(
+                    "the final time {t_max:?} needs {ratio:e} steps of {:?}, more than the hard limit {MAX_STEPS:e}",
+                    self.dt
+                ),
             ));
         }
         if self.representation == Some(Representation::Reduced)
@@ -303,7 +352,7 @@ const CONSENSUS_MARGIN: f64 = 1e-9;
 /// lies in K(y_i, theta) too: <y_i, y_l> >= cos(theta) |y_i| |y_l|. Renormalising does not change
 /// angles, so the minimal pairwise inner product never decreases from one step to the next (the
 /// spherical convex hull of a set of diameter < pi/2 has the same diameter), and every later
-/// checkpoint counts every pair. The test is m > 1 - delta + [`CONSENSUS_MARGIN`]; the margin
+/// checkpoint counts every pair. The test is m > 1 - delta + `CONSENSUS_MARGIN` (1e-9); the margin
 /// covers the round-off of the computed steps, so the full simulation would count every ordered
 /// pair at every later checkpoint (checked against it by the tests). Not used for RK4 / DP5(4),
 /// whose stages are not convex combinations.
@@ -404,7 +453,14 @@ pub fn run_phase_diagram(
     let start = std::time::Instant::now();
     let steps = spec.steps();
     let ck = checkpoint_steps(&spec.times, spec.dt, steps)?;
-    let mut ck_at_step = vec![Vec::new(); steps + 1];
+    let mut ck_at_step = Vec::new();
+    ck_at_step.try_reserve_exact(steps + 1).map_err(|_| {
+        invalid(
+            "dt",
+            format!("cannot allocate the checkpoint table of {steps} steps"),
+        )
+    })?;
+    ck_at_step.resize(steps + 1, Vec::new());
     for (c, &k) in ck.iter().enumerate() {
         ck_at_step[k].push(c);
     }
@@ -677,7 +733,7 @@ mod tests {
         [mb, vb, mv, vv, (sbv / count - mb * mv) / (vb * vv).sqrt()]
     }
 
-    /// The law of every Figure 5 ensemble against its definition ([GLPR] Figure 5 and the
+    /// The law of every Figure 5 ensemble against its definition (\[GLPR\] Figure 5 and the
     /// authors' code): entry means and variances within 5 standard errors, exact symmetries and
     /// the exact relation of V to B. Then the value matrix as applied is V^T.
     #[test]

@@ -15,11 +15,16 @@ pub enum DynamicsError {
     )]
     WeightOverflow { exponent: f64 },
     /// The integration produced a non-finite state.
-    #[error("non-finite state after integration step at t = {t}")]
+    #[error("non-finite state after integration step at t = {t:?}")]
     NonFiniteState { t: f64 },
     /// The adaptive integrator could not meet its tolerance.
-    #[error("adaptive step size underflow: h = {h:e} at t = {t}")]
+    #[error("adaptive step size underflow: h = {h:e} at t = {t:?}")]
     StepSizeUnderflow { t: f64, h: f64 },
+    /// The adaptive integrator needed more than `limit` trial steps within one macro step.
+    #[error(
+        "dp54 needed more than {limit} trial steps within one macro step (at t = {t:?} of the step): the tolerances cannot be met at a reasonable cost; loosen rtol/atol"
+    )]
+    StepLimit { limit: usize, t: f64 },
 }
 
 /// Result alias of the dynamics crate.
@@ -39,7 +44,7 @@ pub fn check_non_negative(name: &'static str, value: f64) -> Result<()> {
     } else {
         Err(invalid(
             name,
-            format!("must be finite and >= 0, got {value}"),
+            format!("must be finite and >= 0, got {value:?}"),
         ))
     }
 }
@@ -51,13 +56,40 @@ pub fn check_positive(name: &'static str, value: f64) -> Result<()> {
     } else {
         Err(invalid(
             name,
-            format!("must be finite and > 0, got {value}"),
+            format!("must be finite and > 0, got {value:?}"),
         ))
     }
 }
 
-/// Particle count and ambient dimension: n >= 1, d >= 2.
+/// Particle count and ambient dimension: n >= 1, d >= 2, and the state (n x d) and the Gram
+/// matrix (n x n) addressable as f64 arrays (see [`element_count`]).
 pub fn check_sizes(n: usize, d: usize) -> Result<()> {
+    check_dimensions(n, d)?;
+    element_count("n * d", n, d)?;
+    element_count("n * n", n, n)?;
+    Ok(())
+}
+
+/// Largest number of f64 entries of one array: isize::MAX bytes, the limit of a Rust allocation.
+pub const MAX_ELEMENTS: usize = isize::MAX as usize / std::mem::size_of::<f64>();
+
+/// `rows * cols` with checked arithmetic, as the entry count of an f64 array: an error naming
+/// `what` when the product overflows or exceeds [`MAX_ELEMENTS`].
+pub fn element_count(what: &'static str, rows: usize, cols: usize) -> Result<usize> {
+    match rows.checked_mul(cols) {
+        Some(count) if count <= MAX_ELEMENTS => Ok(count),
+        _ => Err(invalid(
+            "size",
+            format!(
+                "{what} = {rows} x {cols} entries is beyond what one array can hold ({MAX_ELEMENTS} f64 entries)"
+            ),
+        )),
+    }
+}
+
+/// Particle count and ambient dimension alone: n >= 1, d >= 2 (no size checks: the reduced
+/// representation never stores n x d entries).
+pub fn check_dimensions(n: usize, d: usize) -> Result<()> {
     if n == 0 {
         return Err(invalid("n", "need at least one particle (n >= 1)"));
     }

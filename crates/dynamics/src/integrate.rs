@@ -1,6 +1,6 @@
 //! Time integration of xdot = F(x) on (S^{d-1})^n behind one trait, [`Integrator`]:
 //!
-//! - [`PaperEuler`]: the scheme of the authors' code ([GLPR] section 1, "How the paper's figures were
+//! - [`PaperEuler`]: the scheme of the authors' code (\[GLPR\] section 1, "How the paper's figures were
 //!   integrated"): `x_i <- normalize(x_i + h sum_j A_ij V x_j)`, explicit Euler on the unprojected
 //!   drift followed by renormalisation. First order (a retraction of the projected Euler step).
 //! - [`Rk4`]: classical fourth-order Runge-Kutta on the projected velocity, then each x_i is
@@ -96,7 +96,9 @@ fn advance_by_steps<I: Integrator + ?Sized>(
     let last = *ks.end();
     let mut gram = AlignedBuf::zeros(n * n);
     for k in ks {
-        integrator.step(field, x, n, d, h)?;
+        integrator
+            .step(field, x, n, d, h)
+            .map_err(|e| at_time(e, k as f64 * h))?;
         // the step computed the Gram matrix of state k - 1: observe it
         let free = integrator.gram_before_last_step();
         if let Some(g) = free
@@ -153,6 +155,16 @@ fn finish_step(field: &dyn VectorField, x: &mut [f64], d: usize) -> Result<()> {
     } else {
         x.iter().all(|v| v.is_finite())
     })
+}
+
+/// Stamps the time `t` on a [`DynamicsError::NonFiniteState`] whose time is unknown (NaN).
+fn at_time(e: DynamicsError, t: f64) -> DynamicsError {
+    match e {
+        DynamicsError::NonFiniteState { t: unknown } if unknown.is_nan() => {
+            DynamicsError::NonFiniteState { t }
+        }
+        other => other,
+    }
 }
 
 fn finite_state(finite: bool) -> Result<()> {
@@ -263,7 +275,7 @@ impl Integrator for PaperEuler {
             self.stats.steps += 1;
             self.stats.accepted += 1;
             self.stats.evaluations += 1;
-            finite_state(finite)?;
+            finite_state(finite).map_err(|e| at_time(e, k as f64 * h))?;
             // as in `advance_by_steps`: state k - 1 through the Gram matrix the step computed,
             // state k when wanted and not seen at the next step
             let free = self.ws.last_gram();
@@ -407,10 +419,29 @@ pub struct DormandPrince54 {
 }
 
 impl DormandPrince54 {
+    /// Smallest accepted tolerance: 100 machine epsilons.
+    pub const MIN_TOLERANCE: f64 = 100.0 * f64::EPSILON;
+    /// Largest number of trial steps (accepted + rejected) within one call of
+    /// [`Integrator::step`]; beyond it the step fails with [`DynamicsError::StepLimit`].
+    pub const MAX_TRIAL_STEPS: usize = 1_000_000;
+
     /// Adaptive integrator with RMS error norm e_j / (atol + rtol max(|x_j|, |x_new_j|)) <= 1.
+    /// Both tolerances must be finite and at least [`Self::MIN_TOLERANCE`] (100 machine epsilons:
+    /// below that round-off alone exceeds the tolerance and the step size collapses).
     pub fn new(rtol: f64, atol: f64) -> Result<Self> {
         check_positive("rtol", rtol)?;
         check_positive("atol", atol)?;
+        for (name, value) in [("rtol", rtol), ("atol", atol)] {
+            if value < Self::MIN_TOLERANCE {
+                return Err(invalid(
+                    name,
+                    format!(
+                        "{value:?} is below 100 machine epsilons ({:?}): round-off alone exceeds it",
+                        Self::MIN_TOLERANCE
+                    ),
+                ));
+            }
+        }
         Ok(Self {
             rtol,
             atol,
@@ -431,6 +462,8 @@ impl DormandPrince54 {
     }
 
     /// One trial step of size h from x: fills `candidate` and returns the scaled error norm.
+    // i indexes x, the stage buffer and every k[s] at once: an index loop reads clearest
+    #[allow(clippy::needless_range_loop)]
     fn trial(
         &mut self,
         field: &dyn VectorField,
@@ -494,7 +527,15 @@ impl Integrator for DormandPrince54 {
         } else {
             h
         };
+        let mut trials = 0usize;
         while t < h {
+            trials += 1;
+            if trials > Self::MAX_TRIAL_STEPS {
+                return Err(DynamicsError::StepLimit {
+                    limit: Self::MAX_TRIAL_STEPS,
+                    t,
+                });
+            }
             let last = h_try >= h - t;
             let h_now = if last { h - t } else { h_try };
             field.velocity_into(x, n, d, &mut self.k[0], &mut self.ws)?;

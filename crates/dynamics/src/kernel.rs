@@ -1,6 +1,6 @@
 //! Dense kernels of the attention vector field: Gram matrices, matrix products, the symmetric
 //! attention weights of Q = K = I, the paper's Euler step fused with the attention average
-//! ([GLPR] (2.6) with x_i <- (x_i + h y_i) / |x_i + h y_i|) on the transposed state X^T, and a
+//! (\[GLPR\] (2.6) with x_i <- (x_i + h y_i) / |x_i + h y_i|) on the transposed state X^T, and a
 //! branch-free vectorisable exponential.
 //!
 //! Every reduction runs in a fixed index order, and vectorisation is always across independent
@@ -142,7 +142,7 @@ pub fn matmul_scaled(
     dispatch!(full_product(a, b, p, r, q, out, scale))
 }
 
-/// One step of [GLPR]'s scheme for the attention average of V = I on the transposed state
+/// One step of \[GLPR\]'s scheme for the attention average of V = I on the transposed state
 /// X^T (d x n, `xt[k * n + i]` = x_ik), for symmetric weights w (n x n, bitwise symmetric):
 ///
 /// ```text
@@ -166,7 +166,10 @@ pub fn euler_average_transposed(
     y: &mut [f64],
 ) -> bool {
     assert!(
-        w.len() >= n * n && s.len() >= n && xt.len() == n * d && y.len() == n * d,
+        w.len() >= n.saturating_mul(n)
+            && s.len() >= n
+            && xt.len() == n.saturating_mul(d)
+            && y.len() == n.saturating_mul(d),
         "euler_average_transposed: slice shorter than its shape"
     );
     #[cfg(target_arch = "x86_64")]
@@ -428,7 +431,9 @@ fn normalize_column_block<const W: usize>(
 
 fn check_shapes(a: &[f64], b: &[f64], p: usize, r: usize, q: usize, out: &[f64]) {
     assert!(
-        a.len() >= p * r && b.len() >= r * q && out.len() >= p * q,
+        a.len() >= p.saturating_mul(r)
+            && b.len() >= r.saturating_mul(q)
+            && out.len() >= p.saturating_mul(q),
         "matmul: slice shorter than its shape"
     );
 }
@@ -693,7 +698,8 @@ fn transpose_into(
         return;
     }
     assert!(
-        src.len() >= (rows - 1) * src_stride + cols && dst.len() >= (cols - 1) * dst_stride + rows,
+        src.len() >= (rows - 1).saturating_mul(src_stride).saturating_add(cols)
+            && dst.len() >= (cols - 1).saturating_mul(dst_stride).saturating_add(rows),
         "transpose: slice shorter than its shape"
     );
     #[cfg(target_arch = "x86_64")]
@@ -769,7 +775,7 @@ unsafe fn transpose_4x4_avx(src: *const f64, src_stride: usize, dst: *mut f64, d
 /// is then at least e^-600, far from underflow.
 pub const SYMMETRIC_SHIFT_LIMIT: f64 = 600.0;
 
-/// Attention weights of Q = K = I, [GLPR] (2.6), from a bitwise symmetric Gram matrix G (n x n):
+/// Attention weights of Q = K = I, \[GLPR\] (2.6), from a bitwise symmetric Gram matrix G (n x n):
 ///
 /// ```text
 /// E_ij = exp(beta (G_ij - c)),   c = max_i G_ii,   z_i = sum_j E_ij
@@ -791,7 +797,9 @@ pub fn symmetric_weights(
     row_sums: &mut [f64],
 ) -> Option<f64> {
     assert!(
-        gram.len() >= n * n && weights.len() >= n * n && row_sums.len() >= n,
+        gram.len() >= n.saturating_mul(n)
+            && weights.len() >= n.saturating_mul(n)
+            && row_sums.len() >= n,
         "symmetric_weights: slice shorter than its shape"
     );
     let c = symmetric_shift(gram, n, beta)?;
@@ -829,7 +837,7 @@ pub fn gram_and_weights(
 ) -> Option<f64> {
     check_shapes(xt, xt, n, d, n, gram);
     assert!(
-        weights.len() >= n * n && row_sums.len() >= n,
+        weights.len() >= n.saturating_mul(n) && row_sums.len() >= n,
         "gram_and_weights: slice shorter than its shape"
     );
     #[cfg(target_arch = "x86_64")]
@@ -1175,7 +1183,7 @@ fn reciprocals_impl(v: &mut [f64]) {
 /// `bt` (d x n) = transpose of `b` (n x d).
 pub fn transpose(b: &[f64], n: usize, d: usize, bt: &mut [f64]) {
     assert!(
-        b.len() >= n * d && bt.len() >= n * d,
+        b.len() >= n.saturating_mul(d) && bt.len() >= n.saturating_mul(d),
         "transpose: slice shorter than its shape"
     );
     dispatch!(transpose_into(b, d, bt, n, n, d))
@@ -1280,7 +1288,7 @@ fn normalize_block<const R: usize>(x: &mut [f64], step: Option<(&[f64], f64)>, d
 /// upper triangle row by row).
 pub fn upper_count_above(m: &[f64], n: usize, threshold: f64) -> u64 {
     assert!(
-        m.len() >= n * n,
+        m.len() >= n.saturating_mul(n),
         "upper_count_above: slice shorter than its shape"
     );
     debug_assert!((0..n).all(|i| (0..i).all(|j| m[i * n + j].to_bits() == m[j * n + i].to_bits())));

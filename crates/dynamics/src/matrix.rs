@@ -1,4 +1,4 @@
-//! Small dense square matrices (row-major) for the weights Q, K, V and B = Q^T K of [GLPR] (2.3)-(2.5).
+//! Small dense square matrices (row-major) for the weights Q, K, V and B = Q^T K of \[GLPR\] (2.3)-(2.5).
 
 use crate::error::{DynamicsError, Result, invalid};
 

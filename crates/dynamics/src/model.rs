@@ -1,13 +1,13 @@
-//! Self-attention dynamics as a vector field on (S^{d-1})^n, [GLPR] (2.3)-(2.7) and (9.1):
+//! Self-attention dynamics as a vector field on (S^{d-1})^n, \[GLPR\] (2.3)-(2.7) and (9.1):
 //!
 //! ```text
 //! xdot_i = P_{x_i}( sum_h sum_j A^h_ij V_h x_j ),   A^h_ij = w_ij / N_i,   w_ij = exp(beta x_i^T B_h x_j)
 //! ```
 //!
 //! with P_x y = y - <x, y> x, B_h = Q_h^T K_h, and the normalisation N_i = Z_i = sum_k w_ik (softmax,
-//! model (SA)) or N_i = n (model (USA)). Special cases: (SA) Q = K = V = I_d [GLPR] (2.6); (USA);
+//! model (SA)) or N_i = n (model (USA)). Special cases: (SA) Q = K = V = I_d \[GLPR\] (2.6); (USA);
 //! beta = 0; repulsive V = -I_d; multi-head (2.7); pure attention in R^d without projection (9.1);
-//! the causal mask of [beyond] item 5 (sum over j <= i).
+//! the causal mask of \[beyond\] item 5 (sum over j <= i).
 //!
 //! Numerics: every weight is computed shifted, as exp(beta (L_ij - m)) with L_ij = x_i^T B x_j, so the
 //! softmax never overflows for any beta >= 0. For B = I without mask the shift is one common
@@ -52,7 +52,7 @@ pub enum Mask {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Value {
     Identity,
-    /// V = -I_d (repulsive, [GLPR] section 9.1).
+    /// V = -I_d (repulsive, \[GLPR\] section 9.1).
     NegIdentity,
     Matrix(SquareMatrix),
 }
@@ -198,7 +198,7 @@ pub trait VectorField: Sync {
     }
 }
 
-/// `v_i <- v_i - <x_i, v_i> x_i` for every particle (tangent projection P_x of [GLPR] section 1).
+/// `v_i <- v_i - <x_i, v_i> x_i` for every particle (tangent projection P_x of \[GLPR\] section 1).
 pub fn project_tangent(x: &[f64], d: usize, v: &mut [f64]) {
     for (xi, vi) in x.chunks_exact(d).zip(v.chunks_exact_mut(d)) {
         let c = crate::config::dot(xi, vi);
@@ -206,7 +206,7 @@ pub fn project_tangent(x: &[f64], d: usize, v: &mut [f64]) {
     }
 }
 
-/// Self-attention dynamics: every model of [GLPR] sections 2 and 9.1 (see the module docs).
+/// Self-attention dynamics: every model of \[GLPR\] sections 2 and 9.1 (see the module docs).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SelfAttention {
     beta: f64,
@@ -217,7 +217,7 @@ pub struct SelfAttention {
 }
 
 impl SelfAttention {
-    /// (SA), [GLPR] (2.6): Q = K = V = I, softmax.
+    /// (SA), \[GLPR\] (2.6): Q = K = V = I, softmax.
     pub fn sa(beta: f64) -> Result<Self> {
         Self::multi_head(
             beta,
@@ -242,7 +242,7 @@ impl SelfAttention {
     ) -> Result<Self> {
         Self::multi_head(beta, vec![AttentionHead::new(b, v)], normalization)
     }
-    /// Multi-head attention, [GLPR] (2.7).
+    /// Multi-head attention, \[GLPR\] (2.7).
     pub fn multi_head(
         beta: f64,
         heads: Vec<AttentionHead>,
@@ -260,7 +260,7 @@ impl SelfAttention {
             geometry: Geometry::Sphere,
         })
     }
-    /// Pure attention in R^d without projection, [GLPR] (9.1): xdot_i = sum_j A_ij V x_j (softmax).
+    /// Pure attention in R^d without projection, \[GLPR\] (9.1): xdot_i = sum_j A_ij V x_j (softmax).
     pub fn pure_attention(beta: f64, b: Option<SquareMatrix>, v: Value) -> Result<Self> {
         let mut m = Self::general(beta, b, v, Normalization::Softmax)?;
         m.geometry = Geometry::Euclidean;
@@ -574,7 +574,7 @@ mod tests {
     use super::*;
     use crate::config::Configuration;
 
-    /// Straightforward evaluation of [GLPR] (2.3)-(2.5) with std exp, for comparison.
+    /// Straightforward evaluation of \[GLPR\] (2.3)-(2.5) with std exp, for comparison.
     fn naive_velocity(
         x: &Configuration,
         beta: f64,
@@ -595,9 +595,8 @@ mod tests {
             let z: f64 = if usa { n as f64 } else { w.iter().sum() };
             let mut y = vec![0.0; d];
             for (&j, wj) in js.iter().zip(&w) {
-                for r in 0..d {
-                    y[r] +=
-                        wj / z * crate::config::dot(&v.as_slice()[r * d..(r + 1) * d], x.row(j));
+                for (r, yr) in y.iter_mut().enumerate() {
+                    *yr += wj / z * crate::config::dot(&v.as_slice()[r * d..(r + 1) * d], x.row(j));
                 }
             }
             let c = crate::config::dot(xi, &y);

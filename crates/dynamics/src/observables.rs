@@ -1,4 +1,4 @@
-//! Observables of a configuration, [GLPR] sections 3-4: Gram matrix, the Figure 3 statistic,
+//! Observables of a configuration, \[GLPR\] sections 3-4: Gram matrix, the Figure 3 statistic,
 //! cluster counts, minimum inner product, interaction energy E_beta (3.5), checkpoint bookkeeping.
 
 use crate::config::Configuration;
@@ -23,7 +23,7 @@ pub fn all_pairs_above(gram: &[f64], n: usize, threshold: f64) -> bool {
     })
 }
 
-/// Fraction of ordered pairs i != j with <x_i, x_j> > 1 - delta: the [GLPR] Figure 3 estimate of
+/// Fraction of ordered pairs i != j with <x_i, x_j> > 1 - delta: the \[GLPR\] Figure 3 estimate of
 /// P(<x_1(t), x_2(t)> >= 1 - delta) (exchangeability makes every pair an estimate of pair (1, 2)).
 /// The comparison is strict (the authors' test); equality has probability zero. For n = 1 it is 0.
 pub fn fraction_pairs_above(gram: &[f64], n: usize, threshold: f64) -> f64 {
@@ -71,13 +71,13 @@ pub fn cluster_labels(gram: &[f64], n: usize, delta: f64) -> Vec<usize> {
     let mut label = vec![usize::MAX; n];
     let mut next = 0;
     let mut out = vec![0; n];
-    for i in 0..n {
+    for (i, o) in out.iter_mut().enumerate() {
         let r = find(&mut parent, i);
         if label[r] == usize::MAX {
             label[r] = next;
             next += 1;
         }
-        out[i] = label[r];
+        *o = label[r];
     }
     out
 }
@@ -95,7 +95,7 @@ pub fn min_inner_product(gram: &[f64], n: usize) -> f64 {
     m
 }
 
-/// Interaction energy [GLPR] (3.5) in particle form, E_beta(X) = (1/(2 beta n^2)) sum_ij e^{beta<x_i,x_j>}
+/// Interaction energy \[GLPR\] (3.5) in particle form, E_beta(X) = (1/(2 beta n^2)) sum_ij e^{beta<x_i,x_j>}
 /// (beta > 0), summed in index order with std's exp.
 pub fn energy(cfg: &Configuration, beta: f64) -> Result<f64> {
     check_positive("beta", beta)?;

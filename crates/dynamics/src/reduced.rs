@@ -1,4 +1,4 @@
-//! The exact span reduction of [GLPR]-type dynamics with V = I and B = I (spec section 1, "An exact
+//! The exact span reduction of \[GLPR\]-type dynamics with V = I and B = I (spec section 1, "An exact
 //! reduction"): every update is a linear combination of the current points followed by a rescaling,
 //! so x_i(t) stays in span{x_1(0), ..., x_n(0)} and every observable is a function of the Gram
 //! matrix. For d > n write X(0) = L U^T with L the (lower-triangular) Cholesky factor of the Gram
@@ -43,7 +43,8 @@ pub fn cholesky(a: &[f64], n: usize) -> Result<Vec<f64>> {
                 s -= l[i * n + k] * l[j * n + k];
             }
             if i == j {
-                if !(s > 0.0) {
+                // NaN fails too: only a positive pivot continues the factorisation.
+                if s.is_nan() || s <= 0.0 {
                     return Err(DynamicsError::InvalidConfiguration(format!(
                         "Gram matrix is not positive definite (pivot {i} = {s:e}); points are linearly dependent"
                     )));

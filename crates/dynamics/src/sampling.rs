@@ -1,6 +1,6 @@
 //! Random inputs: seeded streams, a value-stable Gaussian sampler, uniform points on S^{d-1},
-//! the Bartlett factor of a Gaussian Gram matrix ([GLPR] section 1, "An exact reduction"), and the
-//! random weight ensembles of [GLPR] Figure 5 (Ginibre, GOE/Wigner, Wishart).
+//! the Bartlett factor of a Gaussian Gram matrix (\[GLPR\] section 1, "An exact reduction"), and the
+//! random weight ensembles of \[GLPR\] Figure 5 (Ginibre, GOE/Wigner, Wishart).
 //!
 //! Every random draw comes from a [`Pcg64`] stream keyed by (master seed, realisation index,
 //! purpose) through [`stream`]; nothing reads OS entropy or a thread-local generator, so a
@@ -78,7 +78,7 @@ pub fn standard_normal(rng: &mut Pcg64) -> f64 {
 /// [`standard_normal`], and the stream is left where those calls leave it. With AVX-512, eight
 /// candidate pairs at a time (while at least eight variates are missing, so that no candidate is
 /// drawn that the calls would not draw): the same uniforms, the acceptance test, and libm's
-/// logarithm (FreeBSD's e_log.c, see [`log_avx512`]) and sqrt with the same operations in the same
+/// logarithm (FreeBSD's e_log.c, see `log_avx512`) and sqrt with the same operations in the same
 /// order, so the same bits.
 pub fn fill_standard_normal(rng: &mut Pcg64, out: &mut [f64]) {
     let mut filled = 0;
@@ -133,6 +133,10 @@ unsafe fn polar_batch_avx512(rng: &mut Pcg64, out: &mut [f64]) -> usize {
 /// AVX-512 F/DQ must be available.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma")]
+#[allow(
+    clippy::excessive_precision,
+    reason = "constants kept digit for digit as in FreeBSD's e_log.c, so they can be audited against it"
+)]
 unsafe fn log_avx512(x: std::arch::x86_64::__m512d) -> std::arch::x86_64::__m512d {
     use std::arch::x86_64::*;
     const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1;
@@ -239,7 +243,8 @@ pub fn uniform_sphere(n: usize, d: usize, rng: &mut Pcg64) -> Result<Configurati
 /// all independent. Normalising the rows of L gives points whose Gram matrix has exactly the law of
 /// the Gram matrix of X, at a cost independent of d. For d <= n this is [`uniform_sphere`].
 pub fn uniform_sphere_reduced(n: usize, d: usize, rng: &mut Pcg64) -> Result<Configuration> {
-    check_sizes(n, d)?;
+    crate::error::check_dimensions(n, d)?;
+    crate::error::element_count("n * n", n, n)?;
     if d <= n {
         return uniform_sphere(n, d, rng);
     }
@@ -258,6 +263,7 @@ pub fn ginibre(d: usize, rng: &mut Pcg64) -> Result<SquareMatrix> {
     if d == 0 {
         return Err(invalid("d", "matrix dimension must be >= 1"));
     }
+    crate::error::element_count("d * d", d, d)?;
     SquareMatrix::new(d, (0..d * d).map(|_| standard_normal(rng)).collect())
 }
 

@@ -72,7 +72,7 @@ fn ln_bessel_i_split(nu: f64, x: f64) -> Result<SplitLog> {
     let order_floor = nu.floor();
     let mu = nu - order_floor;
     let ln_scaled_mu = ln_scaled_bessel_i_hankel(mu, x).ok_or_else(|| {
-        EnergyError::Numerical(format!("Hankel expansion failed for I_{mu}({x})"))
+        EnergyError::Numerical(format!("Hankel expansion failed for I_{mu}({x:?})"))
     })?;
     let steps = order_floor as u64;
     let mut ratio = bessel_i_ratio_cf(nu, x)?; // I_{nu+1} / I_nu
@@ -111,7 +111,7 @@ pub fn bessel_i(nu: f64, x: f64) -> Result<f64> {
         Ok(v)
     } else {
         Err(EnergyError::Numerical(format!(
-            "I_{nu}({x}) overflows f64; use ln_bessel_i"
+            "I_{nu}({x:?}) overflows f64; use ln_bessel_i"
         )))
     }
 }
@@ -218,7 +218,7 @@ fn bessel_i_ratio_cf(nu: f64, x: f64) -> Result<f64> {
         }
     }
     Err(EnergyError::Numerical(format!(
-        "continued fraction for I_{}/I_{nu} at x = {x} did not converge",
+        "continued fraction for I_{}/I_{nu} at x = {x:?} did not converge",
         nu + 1.0
     )))
 }

@@ -103,7 +103,7 @@ fn phi_series(beta: f64, u0: f64, u1: f64, diff: f64) -> Result<f64> {
         sum += term;
         if !sum.is_finite() {
             return Err(EnergyError::Numerical(format!(
-                "equiangular series overflows at beta = {beta}"
+                "equiangular series overflows at beta = {beta:?}"
             )));
         }
         if term <= 1e-17 * sum && kf > beta * u0 {
@@ -168,7 +168,7 @@ fn time_between(
         Ok(t)
     } else {
         Err(EnergyError::Numerical(format!(
-            "equiangular time not finite (beta = {beta}, n = {n})"
+            "equiangular time not finite (beta = {beta:?}, n = {n})"
         )))
     }
 }
@@ -277,7 +277,7 @@ pub fn phase_curve_beta(model: Model, n: usize, delta: f64, t: f64) -> Result<f6
     let (t_min, t_max) = phase_curve_domain(model, n, delta)?;
     if t < t_min || t > t_max {
         return Err(EnergyError::NoSolution(format!(
-            "no beta in [0, {MAX_BETA}] has t*(beta) = {t} for model {} (n = {n}, delta = {delta}): \
+            "no beta in [0, {MAX_BETA}] has t*(beta) = {t:?} for model {} (n = {n}, delta = {delta:?}): \
              t must lie in [{t_min}, {t_max:.6e}]",
             model.name()
         )));

@@ -5,7 +5,7 @@
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum EnergyError {
     /// A scalar parameter is outside its domain.
-    #[error("invalid parameter {name} = {value}: must be {requirement}")]
+    #[error("invalid parameter {name} = {value:?}: must be {requirement}")]
     InvalidParameter {
         /// Name of the parameter as it appears in the paper / CLI.
         name: &'static str,
@@ -54,8 +54,19 @@ pub(crate) fn check_positive(name: &'static str, value: f64) -> Result<()> {
     }
 }
 
+/// Largest size parameter (n, d) accepted: 2^53, the last integer every larger one of which would
+/// be rounded as an f64.
+pub const MAX_EXACT: usize = 1 << 53;
+
 /// Checks the particle count `n >= 1`.
 pub(crate) fn check_n(n: usize) -> Result<()> {
+    if n > MAX_EXACT {
+        return Err(EnergyError::InvalidParameter {
+            name: "n",
+            value: n as f64,
+            requirement: "<= 2^53 (exactly representable in f64)",
+        });
+    }
     if n >= 1 {
         Ok(())
     } else {
@@ -69,6 +80,13 @@ pub(crate) fn check_n(n: usize) -> Result<()> {
 
 /// Checks the ambient dimension `d >= 2` (the sphere S^{d-1} is at least a circle).
 pub(crate) fn check_d(d: usize) -> Result<()> {
+    if d > MAX_EXACT {
+        return Err(EnergyError::InvalidParameter {
+            name: "d",
+            value: d as f64,
+            requirement: "<= 2^53 (exactly representable in f64)",
+        });
+    }
     if d >= 2 {
         Ok(())
     } else {

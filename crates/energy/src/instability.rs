@@ -46,18 +46,31 @@ pub fn mean_field_rate(model: Model, l: usize, beta: f64, d: usize) -> Result<f6
                 Ok(v)
             } else {
                 Err(EnergyError::Numerical(format!(
-                    "USA rate lambda_{l} overflows f64 at beta = {beta}"
+                    "USA rate lambda_{l} overflows f64 at beta = {beta:?}"
                 )))
             }
         }
     }
 }
 
+/// Largest beta of the exact search of [`fastest_degree`] (l* ~ sqrt(2 beta) ~ 4500 degrees, each
+/// rate a Bessel function of argument beta).
+const MAX_SEARCH_BETA: f64 = 1e7;
+
+/// Most degrees [`fastest_degree`] scans.
+const MAX_DEGREE: usize = 1_000_000;
+
 /// The fastest-growing degree l* = argmax_{l >= 1} lambda_l(beta, d) (identical for SA and USA).
 /// Scans l upward until the rate has dropped by a factor e^{30} below the best one.
 pub fn fastest_degree(beta: f64, d: usize) -> Result<usize> {
     check_positive("beta", beta)?;
     check_d(d)?;
+    if beta > MAX_SEARCH_BETA {
+        return Err(EnergyError::Numerical(format!(
+            "beta = {beta:?} is beyond the exact search (beta <= {MAX_SEARCH_BETA:e}); asymptotically l* ~ sqrt(2 beta) = {:e}",
+            (2.0 * beta).sqrt()
+        )));
+    }
     let mut best_l = 1;
     let mut best = ln_usa_rate(1, beta, d)?;
     let mut l = 1;
@@ -70,7 +83,7 @@ pub fn fastest_degree(beta: f64, d: usize) -> Result<usize> {
         } else if v < best - 30.0 {
             return Ok(best_l);
         }
-        if l > 1_000_000 {
+        if l > MAX_DEGREE {
             return Err(EnergyError::Numerical(
                 "fastest degree search did not terminate".into(),
             ));

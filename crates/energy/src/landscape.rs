@@ -95,7 +95,7 @@ pub fn thm_5_1_thresholds(n: usize, d: usize) -> Result<Thm51Thresholds> {
         d,
         exact,
         proof_approx: 4.0 * nm1 * nm1 / (PI * PI),
-        figure: (n * n) as f64 / (PI * PI),
+        figure: (n as f64).powi(2) / (PI * PI),
     })
 }
 

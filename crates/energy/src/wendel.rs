@@ -35,6 +35,9 @@ pub fn wendel_probability(n: usize, d: usize) -> Result<f64> {
         }
         return Ok(sum.min(1.0));
     }
+    if m > LARGE_M {
+        return wendel_large(m, d);
+    }
     let ln_m_fact = ln_gamma(m as f64 + 1.0);
     let sum: f64 = (0..d)
         .map(|k| {
@@ -43,6 +46,59 @@ pub fn wendel_probability(n: usize, d: usize) -> Result<f64> {
         })
         .sum();
     Ok(sum.min(1.0))
+}
+
+/// Above this m = n - 1 the ln Gamma differences of the direct sum lose accuracy (ln Gamma(m) ~ m ln m)
+/// and the sum over d terms gets long: [`wendel_large`] is used.
+const LARGE_M: usize = 1_000_000;
+
+/// ln(binom(m, k) 2^{-m}) for 1 <= k < m without large logarithms: Stirling with the binomial
+/// deviance, -m D(k/m || 1/2) + ln(m / (2 pi k (m - k))) / 2 + delta(m) - delta(k) - delta(m - k),
+/// where delta(j) = ln j! - (j ln j - j + ln(2 pi j) / 2).
+fn ln_binomial_half(m: usize, k: usize) -> f64 {
+    fn delta(j: usize) -> f64 {
+        let x = j as f64;
+        if j < 16 {
+            crate::bessel::ln_gamma(x + 1.0)
+                - (x * x.ln() - x + 0.5 * (2.0 * std::f64::consts::PI * x).ln())
+        } else {
+            let x2 = x * x;
+            1.0 / (12.0 * x) - 1.0 / (360.0 * x * x2) + 1.0 / (1260.0 * x * x2 * x2)
+        }
+    }
+    let (mf, kf) = (m as f64, k as f64);
+    let u = 2.0 * kf / mf - 1.0;
+    let deviance = 0.5 * ((1.0 + u) * u.ln_1p() + (1.0 - u) * (-u).ln_1p());
+    -mf * deviance + 0.5 * (mf / (2.0 * std::f64::consts::PI * kf * (mf - kf))).ln() + delta(m)
+        - delta(k)
+        - delta(m - k)
+}
+
+/// Wendel's probability P(Bin(m, 1/2) <= d - 1) for m > [`LARGE_M`] and d <= m: 1 to double
+/// precision when d - 1 lies 40 standard deviations above the mean (the upper tail is below
+/// e^{-800}); else summed downwards from k = d - 1 by the ratio of consecutive terms while
+/// that takes at most [`LARGE_M`] terms; an error outside that domain.
+fn wendel_large(m: usize, d: usize) -> Result<f64> {
+    let (mf, top) = (m as f64, (d - 1) as f64);
+    if top >= 0.5 * mf + 20.0 * mf.sqrt() + 50.0 {
+        return Ok(1.0);
+    }
+    let mut k = d - 1;
+    let mut term = ln_binomial_half(m, k).exp();
+    let mut sum = term;
+    for _ in 0..LARGE_M {
+        if k == 0 || (term <= 1e-17 * sum && 2 * k < m) {
+            return Ok(sum.min(1.0));
+        }
+        // binom(m, k - 1) = binom(m, k) k / (m - k + 1)
+        term *= k as f64 / (m - k + 1) as f64;
+        k -= 1;
+        sum += term;
+    }
+    Err(EnergyError::Numerical(format!(
+        "Wendel's sum for n = {} and d = {d} is outside the computable domain: it needs more than {LARGE_M} terms (d within 40 standard deviations of n / 2)",
+        m + 1
+    )))
 }
 
 /// Outcome of the open-hemisphere test.
@@ -223,6 +279,26 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn huge_counts_use_the_deviance_form() {
+        // continuity across the switch: the direct sum at m = LARGE_M vs the deviance form
+        for d in [2usize, 10, 400_000, 499_000] {
+            let direct = wendel_probability(LARGE_M + 1, d).unwrap();
+            let large = wendel_large(LARGE_M, d).unwrap();
+            assert!(
+                (direct - large).abs() <= 1e-7 * direct.max(1e-300),
+                "d {d}: {direct:e} vs {large:e}"
+            );
+        }
+        // far above the mean: 1; d = 2: (1 + m) 2^-m underflows to 0
+        assert_eq!(
+            wendel_probability(1 << 40, (1 << 39) + (1 << 30)).unwrap(),
+            1.0
+        );
+        assert_eq!(wendel_probability(1 << 40, 2).unwrap(), 0.0);
+        assert!(wendel_probability(1 << 53, 1 << 52).is_err());
+    }
     use crate::particle::tests::random_sphere;
 
     #[test]

@@ -1,9 +1,9 @@
 //! The figure pipeline: every figure is a pure function `Params -> Data` followed by a drawing of
 //! `(Params, Data)`. Both ends are serde types; the JSON record written per figure holds the metadata
-//! (id, fidelity, seed, integrator, runtime, attnflow version), `params`, and the data fields at top level.
+//! (id, fidelity, seed, integrator, attnflow version), `params`, and the data fields at top level. Runtimes
+//! are not part of a record: `cargo xtask figures` keeps them in one file, `<out>/RUNTIMES.json`.
 
 use std::path::Path;
-use std::time::Instant;
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -133,7 +133,9 @@ impl SummaryLine {
     }
 }
 
-/// Metadata keys of a record (the data fields must not use them).
+/// Metadata keys of a record (the data fields must not use them). `runtime_seconds` is no longer
+/// written (runtimes live in `RUNTIMES.json` beside the records, so that regenerating an unchanged
+/// figure rewrites identical bytes) but older records carry it, so it stays reserved.
 pub const META_KEYS: [&str; 8] = [
     "id",
     "title",
@@ -152,7 +154,7 @@ pub const ATTNFLOW_VERSION: &str = env!("CARGO_PKG_VERSION");
 pub trait DynFigure: Sync {
     fn id(&self) -> &'static str;
     fn title(&self) -> &'static str;
-    /// Computes the figure and returns its JSON record.
+    /// Computes the figure and returns its JSON record (deterministic: no runtime in it; callers time it).
     fn run(
         &self,
         fidelity: Fidelity,
@@ -194,12 +196,9 @@ impl<F: Figure> Picture for Drawn<'_, F> {
     }
 }
 
-/// Builds the JSON record of a computed figure.
-pub fn make_record<F: Figure>(
-    params: &F::Params,
-    data: &F::Data,
-    runtime_seconds: f64,
-) -> Result<serde_json::Value> {
+/// Builds the JSON record of a computed figure: a function of the parameters and the data only (no
+/// runtime, no date), so the same computation always gives the same record.
+pub fn make_record<F: Figure>(params: &F::Params, data: &F::Data) -> Result<serde_json::Value> {
     let mut record = serde_json::Map::new();
     record.insert("id".into(), F::ID.into());
     record.insert("title".into(), F::TITLE.into());
@@ -207,7 +206,6 @@ pub fn make_record<F: Figure>(
     record.insert("fidelity".into(), params.fidelity().as_str().into());
     record.insert("seed".into(), params.seed().into());
     record.insert("integrator".into(), F::integrator(params).into());
-    record.insert("runtime_seconds".into(), runtime_seconds.into());
     record.insert("params".into(), serde_json::to_value(params)?);
     match serde_json::to_value(data)? {
         serde_json::Value::Object(fields) => {
@@ -263,9 +261,8 @@ impl<F: Figure> DynFigure for Registered<F> {
         progress: &dyn Progress,
     ) -> Result<serde_json::Value> {
         let params = F::params(fidelity, seed);
-        let start = Instant::now();
         let data = F::compute(&params, progress)?;
-        make_record::<F>(&params, &data, start.elapsed().as_secs_f64())
+        make_record::<F>(&params, &data)
     }
     fn render(&self, record: &serde_json::Value, svg_path: &Path, png_path: &Path) -> Result<()> {
         let (params, data) = parse_record::<F>(record)?;

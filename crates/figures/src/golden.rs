@@ -261,7 +261,8 @@ pub fn golden_path(dir: &Path, id: &str) -> PathBuf {
     dir.join(format!("{id}.json"))
 }
 
-/// Removes the keys that are never stored in golden data (runtime, which changes every run).
+/// Removes the keys that are never stored in golden data (the runtime, which records written before
+/// runtimes moved to `RUNTIMES.json` still carry).
 fn golden_form(mut record: Value) -> Value {
     if let Value::Object(map) = &mut record {
         map.remove("runtime_seconds");

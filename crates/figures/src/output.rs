@@ -1,38 +1,17 @@
 //! Atomic file output: every file is written to a temporary sibling and renamed into place, so an
-//! interrupted run leaves either the old file or the new one, never a half-written one.
+//! interrupted run leaves either the old file or the new one, never a half-written one. The writer
+//! itself is [`attnflow_dynamics::output::write_atomic`], the one shared by the whole workspace.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use crate::error::{FigureError, Result, io_error};
-
-/// The temporary sibling used while writing `path` (hidden, process-specific).
-fn temporary_sibling(path: &Path) -> Result<PathBuf> {
-    let name = path.file_name().ok_or_else(|| {
-        FigureError::InvalidParams(format!("output path {} has no file name", path.display()))
-    })?;
-    let mut tmp = std::ffi::OsString::from(".");
-    tmp.push(name);
-    tmp.push(format!(".tmp-{}", std::process::id()));
-    Ok(path.with_file_name(tmp))
-}
+use crate::error::{Result, io_error};
 
 /// Writes `bytes` to `path` atomically (creating the parent directory if needed).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(io_error(parent))?;
     }
-    let tmp = temporary_sibling(path)?;
-    let result = (|| {
-        let mut file = std::fs::File::create(&tmp).map_err(io_error(&tmp))?;
-        file.write_all(bytes).map_err(io_error(&tmp))?;
-        file.sync_all().map_err(io_error(&tmp))?;
-        std::fs::rename(&tmp, path).map_err(io_error(path))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    attnflow_dynamics::output::write_atomic(path, bytes).map_err(io_error(path))
 }
 
 /// Writes `value` as pretty JSON (with a trailing newline) atomically.
@@ -63,7 +42,7 @@ mod tests {
         let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap())
             .unwrap()
             .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
             .collect();
         assert!(leftovers.is_empty());
         std::fs::remove_dir_all(&dir).unwrap();

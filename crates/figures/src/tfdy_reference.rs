@@ -1,4 +1,4 @@
-//! Our [BKKRW] figures against the numbers their authors stored: the experiment outputs shipped in
+//! Our \[BKKRW\] figures against the numbers their authors stored: the experiment outputs shipped in
 //! `exps/results/` of the repository `TimRoith/TransformerDynamics` (package `tfdy`, commit
 //! c13c461e7592b92f2728a2d96e0a42b830cedb3b), carried over unchanged into `data/tfdy/` (provenance, column
 //! meanings and how each number was produced in their code: `data/tfdy/README.md`). The CSV files are
@@ -69,7 +69,7 @@ pub const FAMILY_ALPHA: f64 = 0.05;
 pub const PMIN_DEFECT: f64 = 1e-3;
 /// Relative tolerance for energies they computed in float32 (exp and sums of up to 10^4 terms).
 pub const FLOAT32_ENERGY_RTOL: f64 = 1e-5;
-/// d2 of the row of their `tanh_min0.0005.csv` that was entered by hand (see [`four_particle_rows`]).
+/// d2 of the row of their `tanh_min0.0005.csv` that was entered by hand (see `four_particle_rows`).
 pub const HAND_ENTERED_TANH_D2: f64 = 0.5;
 /// Distance below which their `count_close` counter sees a particle at +-v (norm of the difference).
 pub const POLE_TOLERANCE: f64 = 0.1;
@@ -1123,7 +1123,7 @@ fn split_rows(reference: &Reference, ours: &Ours, rows: &mut Vec<Pending>) -> Re
 
 /// mean_i tanh(d1 x_i1^2) / tanh(d2 x_i2^2) of a 4 x 2 row-major final state.
 pub fn tanh_ratio(d1: f64, d2: f64, positions: &[f64]) -> Result<f64> {
-    if positions.len() % 2 != 0 || positions.is_empty() {
+    if !positions.len().is_multiple_of(2) || positions.is_empty() {
         return Err(FigureError::InvalidParams(
             "positions must be n x 2, n >= 1".into(),
         ));
@@ -1318,7 +1318,13 @@ fn candidate_rows(reference: &Reference, ours: &Ours, rows: &mut Vec<Pending>) -
             data.s.len()
         )));
     }
-    let states: [(&str, fn(&CandidateReference) -> f64, &Vec<f64>, &Vec<f64>); 3] = [
+    type State<'a> = (
+        &'static str,
+        fn(&CandidateReference) -> f64,
+        &'a Vec<f64>,
+        &'a Vec<f64>,
+    );
+    let states: [State; 3] = [
         (
             "E_code of the single cluster at e2 (e^s)",
             |c| c.single_e2,
@@ -1413,12 +1419,11 @@ fn format_number(v: f64) -> String {
     } else if (1e-3..1e5).contains(&v.abs()) {
         let decimals = (6 - v.abs().log10().floor() as i32).clamp(0, 9) as usize;
         let s = format!("{v:.decimals$}");
-        let s = if s.contains('.') {
+        if s.contains('.') {
             s.trim_end_matches('0').trim_end_matches('.').to_string()
         } else {
             s
-        };
-        s
+        }
     } else {
         format!("{v:.4e}")
     }
@@ -1462,6 +1467,8 @@ pub fn markdown(rows: &[Row]) -> String {
 }
 
 #[cfg(test)]
+// the literals are the authors' numbers exactly as their files print them (float32 values in 19 digits)
+#[allow(clippy::excessive_precision, clippy::approx_constant)]
 mod tests {
     use super::*;
     use attnflow_kuramoto::surrogate::split_statistics;

@@ -1,4 +1,4 @@
-//! The BBGKY observable of [GLPR] section 8 (Problem 4) by Monte Carlo: for SA or USA on the circle with
+//! The BBGKY observable of \[GLPR\] section 8 (Problem 4) by Monte Carlo: for SA or USA on the circle with
 //! i.i.d. uniform initial angles, the law psi(t, .) of theta_2(t) - theta_1(t) (wrapped to (-pi, pi]) and the
 //! 1-point density of theta_i(t). By rotation invariance the 1-point density stays uniform 1/(2 pi) for all t,
 //! while psi(t, .) concentrates at 0 when the particles cluster.

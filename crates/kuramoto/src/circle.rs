@@ -1,4 +1,4 @@
-//! Particle models on the circle S^1 written in angles, [GLPR] section 7:
+//! Particle models on the circle S^1 written in angles, \[GLPR\] section 7:
 //!
 //! - USA (7.1): thetadot_i = -(1/n) sum_j e^{beta cos(theta_i - theta_j)} sin(theta_i - theta_j);
 //! - SA: the same with 1/n replaced by 1/Z_i, Z_i = sum_k e^{beta cos(theta_i - theta_k)};
@@ -19,7 +19,7 @@ use crate::error::{Result, check_finite_slice, check_non_negative, check_positiv
 pub enum CircleModel {
     /// Softmax self-attention (SA) at inverse temperature `beta`.
     Sa { beta: f64 },
-    /// Unnormalised self-attention (USA), [GLPR] (7.1).
+    /// Unnormalised self-attention (USA), \[GLPR\] (7.1).
     Usa { beta: f64 },
     /// Kuramoto model thetadot_i = omega_i + (K/n) sum_j sin(theta_j - theta_i).
     Kuramoto {
@@ -195,7 +195,7 @@ pub fn integrate(model: &CircleModel, theta0: &[f64], t_end: f64, h_max: f64) ->
 }
 
 /// Integrates and records the angles at each time of `times` (non-decreasing, >= 0), RK4 with step at
-/// most `h_max` between consecutive record times. Row k of the result is theta(times[k]).
+/// most `h_max` between consecutive record times. Row k of the result is `theta(times[k])`.
 pub fn trajectory(
     model: &CircleModel,
     theta0: &[f64],

@@ -1,4 +1,4 @@
-//! Optimal density on S^1 for D = diag(d1, d2), [BKKRW] m5 (spec tfdy.md section 2): minimise the code-units
+//! Optimal density on S^1 for D = diag(d1, d2), \[BKKRW\] m5 (spec tfdy.md section 2): minimise the code-units
 //! energy E_code(w) = sum_kl w_k w_l exp(x_k^T D x_l) over probability weights w on N equispaced angles
 //! theta_k = -pi + 2 pi k / N by exponentiated gradient descent (mirror descent on the simplex),
 //!

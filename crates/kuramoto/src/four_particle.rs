@@ -1,4 +1,4 @@
-//! The four-particle system of [BKKRW] m4 (spec tfdy.md section 2): D = diag(d1, d2) in 2-D, particles at
+//! The four-particle system of \[BKKRW\] m4 (spec tfdy.md section 2): D = diag(d1, d2) in 2-D, particles at
 //! (+-a, +-b) with a^2 + b^2 = 1. Averaging over the independent signs gives the closed form
 //!
 //!   E_code = cosh(d1 a^2) cosh(d2 b^2),
@@ -8,7 +8,7 @@
 //!   d1 tanh(d1 a^2) = d2 tanh(d2 b^2)
 //!
 //! (the left side increases and the right side decreases in u; solved by Brent's method from attnflow-energy).
-//! The flow is the [BKKRW] descent scheme from the square rotated by pi/4 (engine paper Euler, see
+//! The flow is the \[BKKRW\] descent scheme from the square rotated by pi/4 (engine paper Euler, see
 //! [`crate::surrogate::run_scheme`]); with tau = 0.05 it becomes unstable for d2 >= 6 (the first step
 //! overshoots onto the maximum-energy axis +-e2), with tau = 0.0005 it converges to the tanh-law minimiser.
 

@@ -1,4 +1,4 @@
-//! The energy landscape on the circle, [GLPR] (7.4) and Appendix B:
+//! The energy landscape on the circle, \[GLPR\] (7.4) and Appendix B:
 //!
 //!   E_beta(theta) = (1/(2 beta n^2)) sum_ij e^{beta cos(theta_i - theta_j)},
 //!   d_i E = -(1/n^2) sum_j e^{beta cos(theta_i - theta_j)} sin(theta_i - theta_j)   (so USA (7.1) is thetadot = n grad E),
@@ -15,7 +15,7 @@
 //! spectrum when all particles coincide, otherwise by the inertia of the Hessian restricted to rigid moves of
 //! the clusters (computed from cross-cluster entries only, so that e^beta-large within-cluster terms cannot
 //! drown the e^{beta cos}-small curvature between clusters at large beta; splitting a tight cluster always has
-//! negative curvature ~ -m e^beta / n^2). This checks [GLPR] Thm 4.3 (beta <= 1) and Thm 5.1 (beta >= n^2/pi^2, or 4(n-1)^2/pi^2 for the
+//! negative curvature ~ -m e^beta / n^2). This checks \[GLPR\] Thm 4.3 (beta <= 1) and Thm 5.1 (beta >= n^2/pi^2, or 4(n-1)^2/pi^2 for the
 //! written proof): every critical point other than the synchronised one must have a positive Hessian
 //! eigenvalue (strict saddle or minimum), i.e. no non-synchronised local maximum exists.
 
@@ -127,7 +127,7 @@ fn helmert_basis(n: usize) -> Vec<f64> {
 }
 
 /// Eigen-decomposition of the Hessian restricted to the complement of the rotation mode:
-/// eigenvalues ascending and the eigenvectors mapped back to R^n (column-major: vectors[k] has length n).
+/// eigenvalues ascending and the eigenvectors mapped back to R^n (column-major: `vectors[k]` has length n).
 pub struct ReducedSpectrum {
     pub eigenvalues: Vec<f64>,
     pub eigenvectors: Vec<Vec<f64>>,

@@ -1,8 +1,8 @@
-//! Surrogate models of [BKKRW] (spec tfdy.md sections 1-2): particles x_i on S^{m-1} with the energy
+//! Surrogate models of \[BKKRW\] (spec tfdy.md sections 1-2): particles x_i on S^{m-1} with the energy
 //!
 //!   E_code(X) = (1/n^2) sum_ij exp(x_i^T D x_j)     (= 2 E(mu_n), D symmetric, any spectrum),
 //!
-//! and the ascent/descent scheme used for every [BKKRW] figure,
+//! and the ascent/descent scheme used for every \[BKKRW\] figure,
 //!
 //!   x_i <- normalize( x_i - sgn (tau/n) sum_j exp(x_i^T D x_j) D x_j ),  sgn = -1 ascent, +1 descent,
 //!
@@ -92,7 +92,7 @@ pub fn scheme_field(d_mat: &SquareMatrix, direction: Direction) -> Result<SelfAt
     )?)
 }
 
-/// Runs `steps` steps of the [BKKRW] scheme with step `tau` from `x0` (engine paper Euler).
+/// Runs `steps` steps of the \[BKKRW\] scheme with step `tau` from `x0` (engine paper Euler).
 pub fn run_scheme(
     d_mat: &SquareMatrix,
     direction: Direction,
@@ -504,7 +504,7 @@ pub fn check_m1_min(c: f64, d: usize, p: &RunParams) -> Result<ExtremiserCheck> 
 
 /// m2 on S^1: D = diag(d1, d2) positive definite, not a multiple of I: the unique minimiser is not uniform.
 /// `predicted` is the continuum minimum from the exponentiated-gradient density optimiser
-/// ([`crate::density::optimal_density`] on `n_angles` angles), `reference` the uniform measure's energy
+/// ([`crate::density::optimal_density_for`] on `n_angles` angles), `reference` the uniform measure's energy
 /// (which must be strictly larger), `measured` the particle descent's terminal E_code.
 pub fn check_m2_min(d1: f64, d2: f64, p: &RunParams, n_angles: usize) -> Result<ExtremiserCheck> {
     check_positive("d1", d1)?;

@@ -9,10 +9,10 @@
 //!   `u_i = LN(h_i + W_O (concat_a sum_j A^a_ij v^a_j) + b_O)`;
 //! - feed-forward: `h'_i = LN(u_i + W_2 gelu(W_1 u_i + b_1) + b_2)`, `gelu(x) = x (1 + erf(x / sqrt 2)) / 2`.
 //!
-//! This is the discrete-time multi-head attention dynamics with a feed-forward layer of [GLPR] (2.7)-(2.8)
+//! This is the discrete-time multi-head attention dynamics with a feed-forward layer of \[GLPR\] (2.7)-(2.8)
 //! (Lie-Trotter splitting: attention step, then MLP step), with LayerNorm in place of the projection onto the
 //! sphere. A [`LayerSchedule`] chooses which trained layer acts at each step, so the dynamics can be run past the
-//! trained depth as in [GLPR] Figure 1 (ALBERT's shared layer iterated to 48 layers).
+//! trained depth as in \[GLPR\] Figure 1 (ALBERT's shared layer iterated to 48 layers).
 //!
 //! Each layer runs in parallel (rayon) over fixed partitions, blocks of 32 tokens or single heads, and every
 //! product inside a job uses `Par::Seq`: the bits do not depend on the number of threads. The working precision is the
@@ -560,12 +560,15 @@ fn row_blocks<T>(m: MatMut<'_, T>, rows: usize) -> Vec<MatMut<'_, T>> {
     split_blocks(m, rows, |m| m.nrows(), |m, k| m.split_at_row_mut(k))
 }
 
+/// Cuts a matrix view in two at an index along one axis.
+type SplitAt<'a, T> = fn(MatMut<'a, T>, usize) -> (MatMut<'a, T>, MatMut<'a, T>);
+
 /// `m` cut into consecutive blocks of `size` along one axis (`len` its extent, `split` the cut).
 fn split_blocks<'a, T>(
     m: MatMut<'a, T>,
     size: usize,
     len: fn(&MatMut<'a, T>) -> usize,
-    split: fn(MatMut<'a, T>, usize) -> (MatMut<'a, T>, MatMut<'a, T>),
+    split: SplitAt<'a, T>,
 ) -> Vec<MatMut<'a, T>> {
     let mut blocks = Vec::with_capacity(len(&m).div_ceil(size));
     let mut rest = m;

@@ -1,8 +1,8 @@
-//! Data of [GLPR] Figure 1 on a real trained transformer: clustering of token representations with depth.
+//! Data of \[GLPR\] Figure 1 on a real trained transformer: clustering of token representations with depth.
 //!
 //! For a paragraph of `n` tokens and the hidden states `h_1 .. h_n` after layer `t` (t = 0: embeddings), let
-//! `x_i = h_i / |h_i|`. Figure 1 of [GLPR] is the per-layer density histogram of the cosines
-//! `{<x_i, x_j> : i != j}`; the theory ([GLPR] Theorems 4.1-6.3) predicts that they move towards 1 as the
+//! `x_i = h_i / |h_i|`. Figure 1 of \[GLPR\] is the per-layer density histogram of the cosines
+//! `{<x_i, x_j> : i != j}`; the theory (\[GLPR\] Theorems 4.1-6.3) predicts that they move towards 1 as the
 //! attention dynamics runs. For every paragraph, [`LayerSchedule`] and layer we record
 //!
 //! - `mean`: `(1 / (n (n-1))) sum_{i != j} <x_i, x_j>` (equal to the mean over pairs `i < j`),

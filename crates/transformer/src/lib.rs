@@ -1,6 +1,6 @@
-//! attnflow-transformer: a pure-Rust BERT encoder and the data pipeline of [GLPR] Figure 1.
+//! attnflow-transformer: a pure-Rust BERT encoder and the data pipeline of \[GLPR\] Figure 1.
 //!
-//! [GLPR] Figure 1 shows that the L2-normalised token representations x_i / |x_i| of one paragraph, pushed
+//! \[GLPR\] Figure 1 shows that the L2-normalised token representations x_i / |x_i| of one paragraph, pushed
 //! through the layers of a trained transformer, cluster with depth: the histogram of the pairwise cosines
 //! {<x_i, x_j>, i != j} moves towards 1. The paper used ALBERT xlarge v2, whose weights cannot be obtained
 //! offline here; this crate runs the stand-in all-MiniLM-L6-v2 (BERT architecture, 6 layers, hidden 384,
@@ -13,7 +13,7 @@
 //!   ([`bert::Scalar`]: `f64` by default, `f32` about twice as fast);
 //! - [`tokenize`]: the WordPiece tokenizer (Hugging Face `tokenizer.json`), baked-in padding/truncation off;
 //! - [`special`]: vectorised erfc, GELU and softmax (fixed-order sums);
-//! - [`spectra`]: per-head spectra of the value map and of the symmetric part of Q^T K ([GLPR] section 2, Problem 2);
+//! - [`spectra`]: per-head spectra of the value map and of the symmetric part of Q^T K (\[GLPR\] section 2, Problem 2);
 //! - [`figure1`]: the Figure-1 data (per-layer cosine statistics and histograms) as serde structs;
 //! - [`error`]: the typed error.
 

@@ -1,5 +1,5 @@
 //! Vectorisable special functions of the encoder's non-linearities: the complementary error function,
-//! the exact GELU of BERT, `gelu(x) = x (1 + erf(x / sqrt 2)) / 2` (Hendrycks-Gimpel; [GLPR] (2.8)'s
+//! the exact GELU of BERT, `gelu(x) = x (1 + erf(x / sqrt 2)) / 2` (Hendrycks-Gimpel; \[GLPR\] (2.8)'s
 //! feed-forward non-linearity in a trained model), and the attention softmax.
 //!
 //! erfc(z), z >= 0: with t = 2 / (2 + z) and u = 2t - 1 in (-1, 1],

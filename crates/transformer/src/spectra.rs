@@ -1,13 +1,13 @@
 //! Spectra of the attention matrices of a trained layer, the quantities the theory is stated in.
 //!
-//! In [GLPR] (2.3)-(2.7) a head acts through `B = Q^T K` (only the bilinear form `<Q x, K y> = x^T B y` enters
+//! In \[GLPR\] (2.3)-(2.7) a head acts through `B = Q^T K` (only the bilinear form `<Q x, K y> = x^T B y` enters
 //! the weights) and through the value matrix `V`. For BERT head `a` with `W_Q^a, W_K^a, W_V^a` the `d_h x d` row
 //! blocks of the query/key/value weights and `W_O^a` the `d x d_h` column block of the output weight:
 //!
 //! - `B_a = (W_Q^a)^T W_K^a / sqrt(d_h)` (the softmax temperature folded in); we report the eigenvalues of its
-//!   symmetric part `(B_a + B_a^T) / 2` (real; rank at most `2 d_h`), cf. [GLPR] section 3.4 and Problem 2;
+//!   symmetric part `(B_a + B_a^T) / 2` (real; rank at most `2 d_h`), cf. \[GLPR\] section 3.4 and Problem 2;
 //! - `V_a = W_O^a W_V^a` (`d x d`, rank at most `d_h`, the map added to the residual stream); its nonzero
-//!   eigenvalues are those of the small `d_h x d_h` matrix `W_V^a W_O^a` (complex in general), cf. [GLPR]
+//!   eigenvalues are those of the small `d_h x d_h` matrix `W_V^a W_O^a` (complex in general), cf. \[GLPR\]
 //!   Table 1 / Problem 5 where the sign of the top eigenvalue of `V` decides the clustering geometry.
 //!
 //! Eigenvalues come from faer's self-adjoint and general eigen solvers, in f64.

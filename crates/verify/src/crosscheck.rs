@@ -1,4 +1,4 @@
-//! Cross-check of the phase diagrams of [GLPR] Figures 3 and 5 against the authors' algorithm.
+//! Cross-check of the phase diagrams of \[GLPR\] Figures 3 and 5 against the authors' algorithm.
 //!
 //! The reference is an independent NumPy transcription of the authors' `phase-diagrams.py`
 //! ([`TRANSCRIPTION`], kept in `tools/crosscheck/authors_phase_diagram.py`): particles as rows,

@@ -1,4 +1,4 @@
-//! The registry of theorem checks ([GLPR] sections 3-6, [BKKRW] section 2): one [`Check`] per claim, each
+//! The registry of theorem checks (\[GLPR\] sections 3-6, \[BKKRW\] section 2): one [`Check`] per claim, each
 //! run at a [`Fidelity`] into a [`CheckOutcome`] holding the predicted value or property, the measured one,
 //! the tolerance, the numerical method (integrator, step, tolerance, sample sizes), the verdict and the
 //! runtime.
@@ -92,7 +92,7 @@ impl Measurement {
 pub struct Check {
     /// Short stable id used by `--only` (e.g. `thm-6.8`).
     pub id: &'static str,
-    /// Where the claim comes from (e.g. "[GLPR] Thm 6.8").
+    /// Where the claim comes from (e.g. "\[GLPR\] Thm 6.8").
     pub source: &'static str,
     /// Hypotheses of the claim used by the check.
     pub hypotheses: &'static str,

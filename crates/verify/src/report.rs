@@ -1,6 +1,6 @@
 //! Presentation of a suite run: a plain-text table for the terminal, a JSON object for `--json`, and the
 //! Markdown report `reports/THEOREMS.md` (table of predicted vs measured, per-check details with the
-//! numerical method, honest notes, and the known inconsistencies of [GLPR] v4).
+//! numerical method, honest notes, and the known inconsistencies of \[GLPR\] v4).
 
 use crate::registry::{CheckOutcome, Fidelity, Verdict};
 
@@ -13,7 +13,7 @@ pub struct SuiteReport {
     pub total_runtime_s: f64,
 }
 
-/// The known inconsistencies of [GLPR] v4 (spec glpr.md section 3), reported with every full run.
+/// The known inconsistencies of \[GLPR\] v4 (spec glpr.md section 3), reported with every full run.
 pub const KNOWN_INCONSISTENCIES: [&str; 3] = [
     "Lemma 6.4: (6.7) states the rate lambda = 1/(2 n e^{2 beta}), while (6.8) prints e^{beta}. The checks report both \
      bounds (lemma-6.4, thm-6.3); the measured rates exceed both by orders of magnitude, so the data cannot tell which \

@@ -1,5 +1,5 @@
 //! Numerical helpers shared by the checks: seeded initial conditions, RK4 trajectories with an observer,
-//! fourth-order central finite differences of a scalar along a trajectory (for the identities of [GLPR]
+//! fourth-order central finite differences of a scalar along a trajectory (for the identities of \[GLPR\]
 //! section 3), pair gaps 1 - <x_i, x_j> computed without cancellation as ||x_i - x_j||^2 / 2, least-squares
 //! slopes, and number formatting for the report.
 

@@ -1,4 +1,4 @@
-//! The reduced cross-check of [GLPR] Figures 3 and 5 against the NumPy transcription of the authors'
+//! The reduced cross-check of \[GLPR\] Figures 3 and 5 against the NumPy transcription of the authors'
 //! algorithm (`attnflow_verify::crosscheck`, level `ci`): every panel agrees cell by cell with the
 //! authors' algorithm, and the negative control (V applied as a column map) is detected on panel (c).
 //! It needs a Python with NumPy, named by `ATTNFLOW_PYTHON`: `.ci/run` sets one up and runs this test;

@@ -1,4 +1,4 @@
-//! `bkkrw-fig1`: [BKKRW] Figure 1 (spec tfdy.md section 3): one particle on S^2 under the ascent scheme
+//! `bkkrw-fig1`: \[BKKRW\] Figure 1 (spec tfdy.md section 3): one particle on S^2 under the ascent scheme
 //! x <- normalize(x + tau e^{x^T D x} D x) (USA, beta = 1, 500 steps, tau = 0.1) from 30 random starts:
 //! (a) D = I_3: nothing moves (every Dirac maximises E); (b) D = diag(1, 3, 4): every particle ends at +-e3
 //! (the top eigenvector). Sphere views coloured by x^T D x, back side hidden; starts faint, ends filled.

@@ -1,4 +1,4 @@
-//! `bkkrw-fig2`: [BKKRW] Figure 2 / claim M4 (spec tfdy.md sections 2-3): ascent for D = diag(s, 1) in 2-D from
+//! `bkkrw-fig2`: \[BKKRW\] Figure 2 / claim M4 (spec tfdy.md sections 2-3): ascent for D = diag(s, 1) in 2-D from
 //! 100 uniform particles (1500 steps, tau = 0.1, 100 repetitions per s, s = linspace(0, 1.5, 20)): counts of
 //! single-cluster / antipodal-pair / other terminal states against s, mean terminal energies against the
 //! single-Dirac energy e^{max(s, 1)}; and one run for D = diag(1, 1.25) (1400 steps, tau = 0.075) on the circle

@@ -1,4 +1,4 @@
-//! `bkkrw-fig3`: [BKKRW] Figure 3 (spec tfdy.md section 3): minimisers of E_code on S^2 found by the descent
+//! `bkkrw-fig3`: \[BKKRW\] Figure 3 (spec tfdy.md section 3): minimisers of E_code on S^2 found by the descent
 //! scheme x_i <- normalize(x_i - (tau/n) sum_j e^{x_i^T D x_j} D x_j) from 400 uniform points, for
 //! (a) D = I (uniform), (b) D = diag(1, .25, 1) (concentrated near +-e2), (c) D = diag(1, 0, 1) (two antipodal
 //! clusters at +-e2, the kernel of D), (d) D = diag(0, 0, 1) (the ring {x_3 = 0}). The authors used torch seed

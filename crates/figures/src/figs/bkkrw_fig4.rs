@@ -1,4 +1,4 @@
-//! `bkkrw-fig4`: [BKKRW] Figure 4 / claim m4 (spec tfdy.md sections 2-3): four particles (+-a, +-b) on S^1,
+//! `bkkrw-fig4`: \[BKKRW\] Figure 4 / claim m4 (spec tfdy.md sections 2-3): four particles (+-a, +-b) on S^1,
 //! D = diag(1, d2), E_code = cosh(a^2) cosh(d2 b^2), minimiser by the tanh law tanh(a^2) = d2 tanh(d2 b^2).
 //! Descent from the square rotated by pi/4 (10000 steps) with tau = 0.0005 (stable) and tau = 0.05 (unstable
 //! for d2 >= 6: jumps to the maximum-energy axis). Computation in `attnflow_kuramoto::four_particle`.

@@ -1,4 +1,4 @@
-//! `bkkrw-fig5`: [BKKRW] Figure 5 / claim m5 (spec tfdy.md sections 2-3): the optimal density on S^1 for
+//! `bkkrw-fig5`: \[BKKRW\] Figure 5 / claim m5 (spec tfdy.md sections 2-3): the optimal density on S^1 for
 //! D = diag(1, 1 + eps), eps = d2 - 1 with d2 = linspace(0.9, 1.3, 9), minimising E_code over weights on
 //! N = 1000 equispaced angles by exponentiated gradient descent (lr 0.1, 1500 steps), against the two ansaetze of
 //! the paper/code and the Funk-Hecke linear response (computation in `attnflow_kuramoto::density`).

@@ -1,4 +1,4 @@
-//! `bkkrw-fig6`: [BKKRW] Figure 6 (spec tfdy.md section 3): maximisers for negative definite D on S^2 by the ascent
+//! `bkkrw-fig6`: \[BKKRW\] Figure 6 (spec tfdy.md section 3): maximisers for negative definite D on S^2 by the ascent
 //! scheme (100 particles, 500 steps, tau = 0.1): (a) D = -I_3, 6 repetitions: antipodal pairs on random axes;
 //! (b) D = diag(-1, -3, -4), 100 repetitions: every run ends on +-e3 (M2: the maximiser is
 //! (delta_w + delta_{-w})/2 with w the eigenvector of the most negative eigenvalue; particle runs freeze the

@@ -1,4 +1,4 @@
-//! `bkkrw-fig7`: energies of the three candidate maximisers for D = diag(-1, s) on S^1 ([BKKRW], spec
+//! `bkkrw-fig7`: energies of the three candidate maximisers for D = diag(-1, s) on S^1 (\[BKKRW\], spec
 //! tfdy.md section 2, M3), as functions of s in [-1, 1].
 //!
 //! With E_code(X) = (1/n^2) sum_ij exp(x_i^T D x_j) (tfdy.md section 1; closed forms and E_code from

@@ -1,4 +1,4 @@
-//! `glpr-fig1`: [GLPR] Figure 1 on a real trained transformer: density histograms of the pairwise cosines
+//! `glpr-fig1`: \[GLPR\] Figure 1 on a real trained transformer: density histograms of the pairwise cosines
 //! {<x_i, x_j>, i != j} of the L2-normalised hidden states of one Wikipedia paragraph, per layer, and the mean
 //! cosine against depth. Data from `attnflow_transformer::figure1::compute` (issue 5; stand-in model
 //! all-MiniLM-L6-v2 since ALBERT xlarge v2 cannot be obtained offline). When the model files are absent the

@@ -1,10 +1,10 @@
-//! `glpr-fig2`: the regime diagram of [GLPR] Figure 2 (a schematic, no computation).
+//! `glpr-fig2`: the regime diagram of \[GLPR\] Figure 2 (a schematic, no computation).
 //!
 //! Horizontal axis: dimension d with marks 2, 3, n, d*; vertical axis: beta with marks 1 and n^2/pi^2
 //! (the threshold quoted in Figure 2) and 4 (n-1)^2/pi^2 (what the written proof of Thm 5.1 needs:
-//! (n-1) tau*_beta < pi/2, spec section 3). Green: one-cluster convergence proved in [GLPR] (d = 2, beta <= 1:
+//! (n-1) tau*_beta < pi/2, spec section 3). Green: one-cluster convergence proved in \[GLPR\] (d = 2, beta <= 1:
 //! Thm 4.3; d = 2, beta >= n^2/pi^2: Thm 5.1; d >= 3, every beta: Thm 6.1). Red: d = 2 between the two
-//! thresholds, open in [GLPR] and settled later (synchronisation for all beta >= -0.16,
+//! thresholds, open in \[GLPR\] and settled later (synchronisation for all beta >= -0.16,
 //! Polyanskiy-Rigollet-Yao 2025). Outlined labels: Thm 4.2 (beta -> 0, arbitrary Q, K), Thm 6.3 (d >= n,
 //! exponential rate), Thm 6.9 (d >= d*, exact clustering time).
 //!
@@ -50,9 +50,9 @@ pub struct AxisMark {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
-    /// Proved in [GLPR] (green).
+    /// Proved in \[GLPR\] (green).
     Proved,
-    /// Open in [GLPR] (red); closed by later work.
+    /// Open in \[GLPR\] (red); closed by later work.
     OpenInPaper,
     /// A labelled statement that is not a region of the green/red partition (outlined).
     Statement,

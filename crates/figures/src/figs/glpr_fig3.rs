@@ -1,7 +1,7 @@
-//! `glpr-fig3`: phase diagrams of [GLPR] Figure 3, P(<x_1(t), x_2(t)> >= 1 - delta) over (t, beta) for SA with
+//! `glpr-fig3`: phase diagrams of \[GLPR\] Figure 3, P(<x_1(t), x_2(t)> >= 1 - delta) over (t, beta) for SA with
 //! Q = K = V = I, n = 32, delta = 1e-3, d in {2, 8, 32, 128, 512, 1024}, Euler + renormalisation with step 0.1
 //! (the authors' scheme), with the exact curve Gamma_{inf,delta} = {(t, beta): gamma_beta(t) = 1 - delta}
-//! ([GLPR] (6.12), the time t_SA(1 - delta) of the equiangular ODE (6.9)) overlaid.
+//! (\[GLPR\] (6.12), the time t_SA(1 - delta) of the equiangular ODE (6.9)) overlaid.
 //!
 //! Paper fidelity: 200 checkpoints in [0, 30], 150 betas in [0.1, 9], 1024 realisations per beta.
 

@@ -1,4 +1,4 @@
-//! `glpr-fig4`: [GLPR] Figure 4. The d = 2 phase diagram (as in Figure 3, n = 32) beside trajectories on the
+//! `glpr-fig4`: \[GLPR\] Figure 4. The d = 2 phase diagram (as in Figure 3, n = 32) beside trajectories on the
 //! circle of n = 64 particles under SA ((2.6) with Q = K = V = I, i.e. (7.1) with 1/Z_i) for beta = 9 (top) and
 //! beta = 4 (bottom) at t = 0, 18, 30 (Euler + renormalisation, step 0.1), and the distribution over seeds of
 //! the number of clusters at t = 30 (connected components of {<x_i, x_j> > 1 - delta}), since the count in a

@@ -1,4 +1,4 @@
-//! `glpr-fig5`: [GLPR] Figure 5, phase diagrams as in Figure 3 with random weight matrices, d = 128, n = 32,
+//! `glpr-fig5`: \[GLPR\] Figure 5, phase diagrams as in Figure 3 with random weight matrices, d = 128, n = 32,
 //! an independent draw per realisation (ensembles defined in `attnflow_dynamics::MatrixEnsemble`):
 //! (a) Q, K, V Ginibre (B = G1 G2 / sqrt(d), V = G3 / sqrt(d): the V normalisation is our choice);
 //! (b) Q^T K GOE, B = (G + G^T) / sqrt(2), V = G' G'^T / sqrt(d) (PSD);

@@ -1,4 +1,4 @@
-//! `glpr-fig6`: [GLPR] Figure 6 (App. B), the large-beta landscape function on the circle
+//! `glpr-fig6`: \[GLPR\] Figure 6 (App. B), the large-beta landscape function on the circle
 //! g(tau) = (cos tau - beta sin^2 tau) e^{beta cos tau} for beta = 2 and 6 on tau in [-pi, pi], y clipped to
 //! [-3, 7.75], with +-tau*_beta marked (cos tau* = (-1 + sqrt(1 + 4 beta^2)) / (2 beta); g < 0 for |tau| > tau*).
 

@@ -1,4 +1,4 @@
-//! Phase diagrams of [GLPR] Figures 3-5 as figure data and pictures: p(t, beta) = P(<x_1(t), x_2(t)> > 1 - delta),
+//! Phase diagrams of \[GLPR\] Figures 3-5 as figure data and pictures: p(t, beta) = P(<x_1(t), x_2(t)> > 1 - delta),
 //! estimated by `attnflow_dynamics::run_phase_diagram` (mean over realisations of the fraction of ordered
 //! pairs above 1 - delta), stored per panel in the layout other tools read (issue 4): `label`, `d`, `n`, `t`,
 //! `beta`, `probability` (one row per beta, one value per t), `stderr` (same shape) and `params`.

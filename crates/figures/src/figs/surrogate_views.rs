@@ -1,4 +1,4 @@
-//! Shared pieces of the [BKKRW] figures: runs of the surrogate scheme (attnflow-kuramoto) from seeded uniform
+//! Shared pieces of the \[BKKRW\] figures: runs of the surrogate scheme (attnflow-kuramoto) from seeded uniform
 //! starts, and configurations as plain point lists for the sphere and circle views.
 
 use attnflow_dynamics::sampling::{Purpose, stream, uniform_sphere};

@@ -1,4 +1,4 @@
-//! Closed forms of [GLPR] drawn on the figures, from attnflow-energy (errors mapped to [`FigureError`]):
+//! Closed forms of \[GLPR\] drawn on the figures, from attnflow-energy (errors mapped to [`FigureError`]):
 //! the SA clustering time t*(beta) = t_SA(1 - delta) of the equiangular ODE (6.9), which traces
 //! Gamma_{inf,delta} (6.12); the circle landscape function g(tau) = (cos tau - beta sin^2 tau) e^{beta cos tau}
 //! and its root tau*_beta (App. B); the Thm 5.1 thresholds.

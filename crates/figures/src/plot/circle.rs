@@ -1,4 +1,4 @@
-//! Circle views of d = 2 configurations ([GLPR] Figure 4, [BKKRW] Figures 2 and 4): particles
+//! Circle views of d = 2 configurations (\[GLPR\] Figure 4, \[BKKRW\] Figures 2 and 4): particles
 //! x_i = (cos theta_i, sin theta_i) on the unit circle. Current positions are filled markers, initial
 //! positions faint, paths thin dashed lines; the circle itself may be coloured by a function of the angle
 //! (e.g. x^T D x).

@@ -1,4 +1,4 @@
-//! The diverging blue-white-red colour map used by [GLPR] Figures 3-5 (matplotlib `RdBu_r`).
+//! The diverging blue-white-red colour map used by \[GLPR\] Figures 3-5 (matplotlib `RdBu_r`).
 //!
 //! `RdBu_r` is the reversed ColorBrewer "RdBu" 11-class scheme, interpolated linearly in RGB between its
 //! eleven equally spaced control points (as matplotlib's `LinearSegmentedColormap` does). Low values are

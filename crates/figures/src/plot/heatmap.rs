@@ -1,5 +1,5 @@
 //! Heatmap panels (a value on a (t, beta) grid drawn with the `RdBu_r` colour map) and vertical colour bars,
-//! as in the phase diagrams of [GLPR] Figures 3-5.
+//! as in the phase diagrams of \[GLPR\] Figures 3-5.
 //!
 //! Cells are centred on the grid points; the cell edges are the midpoints between neighbouring grid points,
 //! extended by half a step at both ends. The field is rasterised at the panel's pixel size and drawn as one

@@ -1,4 +1,4 @@
-//! 3-D sphere views with hidden back sides ([BKKRW] Figures 1, 3, 6): orthographic projection of S^2 seen
+//! 3-D sphere views with hidden back sides (\[BKKRW\] Figures 1, 3, 6): orthographic projection of S^2 seen
 //! from the direction `view`, the surface tessellated in latitude-longitude patches coloured by
 //! f(x) = x^T D x, and particles drawn as markers. Only front-facing patches and points (<x, view> > 0) are
 //! drawn; S^2 is convex, so front patches never overlap and no depth sorting is needed.

@@ -1,5 +1,5 @@
-//! Checks of the extremiser claims of [BKKRW] (spec tfdy.md section 2) for the surrogate energy
-//! E_code(X) = (1/n^2) sum_ij exp(x_i^T D x_j) with the [BKKRW] ascent / descent scheme
+//! Checks of the extremiser claims of \[BKKRW\] (spec tfdy.md section 2) for the surrogate energy
+//! E_code(X) = (1/n^2) sum_ij exp(x_i^T D x_j) with the \[BKKRW\] ascent / descent scheme
 //! x_i <- normalize(x_i -+ (tau/n) sum_j exp(x_i^T D x_j) D x_j) (attnflow-kuramoto):
 //! maximisers M1-M4 and minimisers m1-m5 (m4: four-particle tanh law and the tau = 0.05 instability;
 //! m5: optimal density on S^1 and the Funk-Hecke linear-response slope I_1(1)/(2 I_2(1))).

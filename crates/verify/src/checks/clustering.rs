@@ -1,4 +1,4 @@
-//! Checks of the clustering theorems, [GLPR] sections 4-6 (spec glpr.md section 3):
+//! Checks of the clustering theorems, \[GLPR\] sections 4-6 (spec glpr.md section 3):
 //!
 //! - Thm 4.1 (beta = 0): random initial configurations converge to one cluster; the antipodal configuration
 //!   (n - 1 points at x*, one at -x*) is unstable. On the plane of the perturbation the relative angle u
@@ -169,7 +169,7 @@ fn thm_4_1(f: Fidelity) -> Result<Measurement> {
 
 /// The interaction matrix B of realisation `r` of the random-(Q, K) checks (Thm 4.2): Q then K drawn
 /// real Ginibre (i.i.d. N(0, 1) entries) from the stream (SUITE_SEED ^ key, r, Matrices), and
-/// B = Q^T K / sqrt(d), so that x^T B y = <Q x, K y> / sqrt(d) ([GLPR] (2.3): the weights are
+/// B = Q^T K / sqrt(d), so that x^T B y = <Q x, K y> / sqrt(d) (\[GLPR\] (2.3): the weights are
 /// exp(beta <Q x_i, K x_j>)), every entry of B has mean 0 and variance 1.
 pub fn random_interaction(d: usize, key: u64, r: u64) -> Result<SquareMatrix> {
     let mut rng = stream(SUITE_SEED ^ key, r, Purpose::Matrices);

@@ -1,8 +1,8 @@
-//! Checks of the energy and gradient-flow structure, [GLPR] section 3 (spec glpr.md section 2):
+//! Checks of the energy and gradient-flow structure, \[GLPR\] section 3 (spec glpr.md section 2):
 //!
-//! - Prop 3.4: E_beta[sigma_d] = Gamma(d/2)(2/beta)^{d/2-1} I_{d/2-1}(beta)/(2 beta) (Funk-Hecke) against a
-//!   Monte-Carlo mean of e^{beta<x,y>}/(2 beta); E_beta[delta] = e^beta/(2 beta); every sampled probability
-//!   measure lies in [E_beta[sigma_d], E_beta[delta]]; the Gegenbauer coefficients of e^{beta t} are positive;
+//! - Prop 3.4: E_beta(sigma_d) = Gamma(d/2)(2/beta)^{d/2-1} I_{d/2-1}(beta)/(2 beta) (Funk-Hecke) against a
+//!   Monte-Carlo mean of e^{beta<x,y>}/(2 beta); E_beta(delta) = e^beta/(2 beta); every sampled probability
+//!   measure lies in [E_beta(sigma_d), E_beta(delta)]; the Gegenbauer coefficients of e^{beta t} are positive;
 //! - Lemma 3.6 ((3.11): Xdot = n grad E along USA, dE/dt = (1/n) sum ||xdot_i||^2), Lemma 3.7
 //!   (dE/dt = int ||grad(G_beta * mu)||^2 dmu) and section 3.4 (SA with symmetric V = Q^T K is
 //!   xdot_i = Z_i^{-1} d_i E_V, so dE_V/dt = sum_i Z_i ||xdot_i||^2): fourth-order finite differences of the
@@ -80,7 +80,7 @@ const KEY_PROP34: u64 = 0x3400;
 const KEY_IDENTITIES: u64 = 0x3600;
 const KEY_MONOTONE: u64 = 0x3700;
 
-/// Monte-Carlo estimate of E_beta[sigma_d] = E[e^{beta<x,y>}]/(2 beta), x, y i.i.d. uniform: (mean, standard error).
+/// Monte-Carlo estimate of E_beta(sigma_d) = E[e^{beta<x,y>}]/(2 beta), x, y i.i.d. uniform: (mean, standard error).
 pub fn uniform_energy_monte_carlo(
     d: usize,
     beta: f64,

@@ -1,9 +1,9 @@
 //! The checks of the suite, grouped by topic; each submodule's `checks()` lists its [`crate::Check`]s.
 //!
-//! - [`energy`]: [GLPR] Prop 3.4, Lemmas 3.6/3.7, section 3.4, energy monotonicity (3.6);
-//! - [`clustering`]: [GLPR] Thms 4.1, 4.2, 4.3, 5.1, 6.1;
-//! - [`rates`]: [GLPR] Lemma 6.4, Thms 6.3, 6.7, 6.8, 6.9;
-//! - [`bkkrw`]: [BKKRW] M1-M4, m1-m5.
+//! - [`energy`]: \[GLPR\] Prop 3.4, Lemmas 3.6/3.7, section 3.4, energy monotonicity (3.6);
+//! - [`clustering`]: \[GLPR\] Thms 4.1, 4.2, 4.3, 5.1, 6.1;
+//! - [`rates`]: \[GLPR\] Lemma 6.4, Thms 6.3, 6.7, 6.8, 6.9;
+//! - [`bkkrw`]: \[BKKRW\] M1-M4, m1-m5.
 
 pub mod bkkrw;
 pub mod clustering;

@@ -1,4 +1,4 @@
-//! Checks of the quantitative results of [GLPR] section 6 (spec glpr.md section 3):
+//! Checks of the quantitative results of \[GLPR\] section 6 (spec glpr.md section 3):
 //!
 //! - Lemma 6.4 (points in an open hemisphere) and Thm 6.3 (d >= n, i.i.d. uniform): exponential convergence;
 //!   the measured rate of 1 - min <x_i, x_j> against the bound lambda = 1/(2 n e^{2 beta}) of (6.7) (and the

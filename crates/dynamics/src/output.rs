@@ -1,0 +1,161 @@
+//! Atomic file output, the one writer of the workspace (the `attnflow` binary, the figure
+//! pipelines and xtask all write through [`write_atomic`]).
+//!
+//! The bytes go to a fresh temporary file in the target's directory (created exclusively, so no
+//! existing file is ever clobbered, with a short name that works whatever the length of the
+//! target's name), are flushed to disk (fsync), and the temporary file is renamed over the target;
+//! the directory is then synced too. An interrupted or failed write leaves either the old file or
+//! the new one, never a half-written one, and removes its temporary file. Concurrent writers of one
+//! target each use their own temporary file: the last rename wins, and every reader sees one
+//! complete version.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// At most this many bytes of the target's name are kept in the temporary name.
+const NAME_PREFIX_BYTES: usize = 48;
+
+/// Temporary files are named `.<prefix>.<pid>-<counter>.tmp`; this many names are tried.
+const ATTEMPTS: u32 = 64;
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A fresh temporary name in the directory of `path`: `.<first bytes of the name>.<pid>-<n>.tmp`
+/// (at most ~90 bytes, whatever the length of the target's name).
+fn temporary_sibling(path: &Path) -> std::io::Result<PathBuf> {
+    let name = path.file_name().ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("output path {} has no file name", path.display()),
+        )
+    })?;
+    let name = name.to_string_lossy();
+    let mut end = name.len().min(NAME_PREFIX_BYTES);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    let counter = COUNTER.fetch_add(1, Ordering::Relaxed);
+    Ok(path.with_file_name(format!(
+        ".{}.{}-{counter}.tmp",
+        &name[..end],
+        std::process::id()
+    )))
+}
+
+/// Creates a temporary sibling of `path` exclusively (never an existing file).
+fn create_temporary(path: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
+    let mut last = None;
+    for _ in 0..ATTEMPTS {
+        let tmp = temporary_sibling(path)?;
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+        {
+            Ok(file) => return Ok((tmp, file)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("no free temporary name")))
+}
+
+/// Writes `bytes` to `path` atomically: exclusive temporary sibling, fsync, rename, directory
+/// sync; the temporary file is removed on any error. The parent directory must exist. The error
+/// carries no path: callers add it.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let (tmp, mut file) = create_temporary(path)?;
+    let result = (|| {
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+        return result;
+    }
+    // make the rename itself durable (best effort: not every platform can open a directory)
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if let Ok(dir) = std::fs::File::open(parent) {
+        let _ = dir.sync_all();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "attnflow-output-{tag}-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn leftovers(dir: &Path) -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect()
+    }
+
+    #[test]
+    fn replaces_keeps_neighbours_and_leaves_no_temporary() {
+        let dir = scratch("replace");
+        let path = dir.join("a.json");
+        // a user's file with the old fixed temporary name survives
+        std::fs::write(dir.join("a.json.tmp"), b"mine").unwrap();
+        write_atomic(&path, b"one").unwrap();
+        write_atomic(&path, b"two").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"two");
+        assert_eq!(std::fs::read(dir.join("a.json.tmp")).unwrap(), b"mine");
+        assert_eq!(leftovers(&dir), vec!["a.json.tmp".to_string()]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn long_names_and_failures() {
+        let dir = scratch("long");
+        let long = dir.join(format!("{}.json", "é".repeat(125)));
+        assert_eq!(long.file_name().unwrap().len(), 255);
+        write_atomic(&long, b"x").unwrap();
+        assert_eq!(std::fs::read(&long).unwrap(), b"x");
+        // the target is a directory: the rename fails and the temporary file is removed
+        let sub = dir.join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        std::fs::write(sub.join("keep"), b"k").unwrap();
+        assert!(write_atomic(&sub, b"y").is_err());
+        assert!(leftovers(&dir).is_empty());
+        assert!(write_atomic(&dir.join("missing").join("a.json"), b"z").is_err());
+        assert!(write_atomic(Path::new("/"), b"z").is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn concurrent_writers_of_one_target_all_succeed() {
+        let dir = scratch("concurrent");
+        let path = dir.join("out.json");
+        std::thread::scope(|s| {
+            for i in 0..8u8 {
+                let path = &path;
+                s.spawn(move || write_atomic(path, &[i; 1000]).unwrap());
+            }
+        });
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(bytes.len(), 1000);
+        assert!(bytes.iter().all(|&b| b == bytes[0]));
+        assert!(leftovers(&dir).is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
