@@ -116,6 +116,7 @@ struct LimitOptions {
 
 #[derive(clap::Args)]
 struct SimulateArgs {
+    /// Softmax (sa) or unnormalised (usa) attention.
     #[arg(long, value_enum, default_value = "sa")]
     model: ModelArg,
     /// Number of particles.
@@ -154,17 +155,22 @@ struct SimulateArgs {
 
 #[derive(clap::Args)]
 struct PhaseDiagramArgs {
+    /// Ambient dimension (particles on S^(d-1)).
     #[arg(long, allow_negative_numbers = true)]
     d: usize,
+    /// Number of particles.
     #[arg(long, default_value_t = 32, allow_negative_numbers = true)]
     n: usize,
+    /// Smallest inverse temperature.
     #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
     beta_min: f64,
+    /// Largest inverse temperature.
     #[arg(long, default_value_t = 9.0, allow_negative_numbers = true)]
     beta_max: f64,
     /// Number of beta values, linspace(beta_min, beta_max).
     #[arg(long, default_value_t = 150, allow_negative_numbers = true)]
     betas: usize,
+    /// Final time (the last checkpoint).
     #[arg(long, default_value_t = 30.0, allow_negative_numbers = true)]
     t_max: f64,
     /// Number of checkpoint times, linspace(0, t_max).
@@ -173,12 +179,16 @@ struct PhaseDiagramArgs {
     /// Realisations per beta.
     #[arg(long, default_value_t = 1024, allow_negative_numbers = true)]
     realizations: usize,
+    /// Threshold: a pair counts when <x_i, x_j> > 1 - delta.
     #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
     delta: f64,
+    /// Step size (the paper's Euler step eta; the macro step of dp54).
     #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
     dt: f64,
+    /// Master seed: realisation r of beta index b draws from the streams (seed, b R + r, purpose).
     #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     seed: u64,
+    /// Softmax (sa) or unnormalised (usa) attention.
     #[arg(long, value_enum, default_value = "sa")]
     model: ModelArg,
     /// Weight matrices ([GLPR] Figure 5), an independent draw per realisation.
@@ -194,6 +204,7 @@ struct PhaseDiagramArgs {
     /// which is exact for paper-euler with identity matrices; see `consensus_locked`).
     #[arg(long)]
     no_consensus_exit: bool,
+    /// Output file (.json): probabilities, standard errors and the resolved parameters.
     #[arg(long)]
     out: PathBuf,
     #[command(flatten)]
@@ -597,4 +608,29 @@ fn phase_diagram(args: PhaseDiagramArgs, json: bool) -> Result<()> {
         ))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// Every option and positional argument of every subcommand has a help text.
+    #[test]
+    fn every_option_is_described() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id != "help" && id != "version" && arg.get_help().is_none() {
+                    missing.push(format!("{path} --{id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "attnflow", &mut missing);
+        assert!(missing.is_empty(), "options without help: {missing:?}");
+    }
 }

@@ -8,7 +8,8 @@ use attnflow_dynamics::ensemble::MAX_STEPS;
 use attnflow_dynamics::observables::{checkpoint_steps_from, linspace};
 use attnflow_dynamics::sampling::{Pcg64, ginibre, goe, wishart};
 use attnflow_dynamics::{
-    DormandPrince54, IntegratorKind, MatrixEnsemble, ModelKind, Representation, SquareMatrix,
+    DormandPrince54, DynamicsError, IntegratorKind, MatrixEnsemble, ModelKind, Representation,
+    SquareMatrix,
 };
 use std::collections::BTreeMap;
 
@@ -75,6 +76,17 @@ pub struct ObservablePlan {
     pub delta: f64,
     pub labels: bool,
     pub tol: f64,
+}
+
+/// An engine parameter error as a spec error on `prefix` + the parameter's name (e.g.
+/// `integrator.rtol`), so the engine's validators serve the specs too.
+fn engine_invalid(prefix: &'static str) -> impl Fn(DynamicsError) -> ExperimentError {
+    move |e| match e {
+        DynamicsError::InvalidParameter { name, reason } => {
+            invalid(format!("{prefix}{name}"), reason)
+        }
+        other => invalid(prefix.trim_end_matches('.'), other.to_string()),
+    }
 }
 
 /// Everything one sweep point needs to run.
@@ -641,15 +653,7 @@ fn plan_point(
     warnings: &mut Vec<String>,
 ) -> Result<Point> {
     let (n, d) = (s.n.unwrap_or(DEFAULT_N), s.d.unwrap_or(DEFAULT_D));
-    if n == 0 {
-        return Err(invalid("n", "need at least one particle (n >= 1)"));
-    }
-    if d < 2 {
-        return Err(invalid(
-            "d",
-            format!("the sphere S^(d-1) needs d >= 2, got d = {d}"),
-        ));
-    }
+    attnflow_dynamics::error::check_dimensions(n, d).map_err(engine_invalid(""))?;
     attnflow_dynamics::error::check_sizes(n, d).map_err(crate::error::dynamics("n, d"))?;
     let f = &s.field;
     if !(f.beta.is_finite() && f.beta >= 0.0) {
@@ -815,21 +819,8 @@ fn plan_point(
         Method::Dp54 => {
             let rtol = s.integrator.rtol.unwrap_or(DEFAULT_RTOL);
             let atol = s.integrator.atol.unwrap_or(DEFAULT_ATOL);
-            for (name, v) in [("rtol", rtol), ("atol", atol)] {
-                let field = format!("integrator.{name}");
-                if !(v.is_finite() && v > 0.0) {
-                    return Err(invalid(field, format!("must be finite and > 0, got {v:e}")));
-                }
-                if v < DormandPrince54::MIN_TOLERANCE {
-                    return Err(invalid(
-                        field,
-                        format!(
-                            "{v:e} is below 100 machine epsilons ({:e}): round-off alone exceeds it",
-                            DormandPrince54::MIN_TOLERANCE
-                        ),
-                    ));
-                }
-            }
+            // the engine's own validation of the tolerances
+            DormandPrince54::new(rtol, atol).map_err(engine_invalid("integrator."))?;
             IntegratorKind::Dp54 { rtol, atol }
         }
     };
