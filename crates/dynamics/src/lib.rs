@@ -89,6 +89,57 @@ pub mod simd {
     pub fn allows(level: Level) -> bool {
         CAP.load(Ordering::Relaxed) >= level as u8
     }
+
+    /// True when this processor has `level` (the same feature tests as [`simd_dispatch!`]); the
+    /// portable build is always available.
+    ///
+    /// [`simd_dispatch!`]: crate::simd_dispatch
+    pub fn available(level: Level) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let fma = std::is_x86_feature_detected!("fma");
+            match level {
+                Level::Portable => true,
+                Level::Avx2 => fma && std::is_x86_feature_detected!("avx2"),
+                Level::Avx512 => {
+                    fma && std::is_x86_feature_detected!("avx512f")
+                        && std::is_x86_feature_detected!("avx512vl")
+                        && std::is_x86_feature_detected!("avx512dq")
+                }
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            level == Level::Portable
+        }
+    }
+
+    /// Runs `f` once under each instruction-set level this processor has (capped to it, the cap
+    /// restored afterwards) and returns (level, result) pairs; prints which levels ran and which
+    /// this processor lacks, so a comparison of the results says what it compared.
+    pub fn on_every_available_level<T>(mut f: impl FnMut() -> T) -> Vec<(Level, T)> {
+        let all = [Level::Avx512, Level::Avx2, Level::Portable];
+        let missing: Vec<Level> = all.into_iter().filter(|&l| !available(l)).collect();
+        if !missing.is_empty() {
+            eprintln!("instruction sets this processor lacks, not compared: {missing:?}");
+        }
+        let results = all
+            .into_iter()
+            .filter(|&l| available(l))
+            .map(|level| {
+                set_cap(level);
+                let start = std::time::Instant::now();
+                let result = f();
+                eprintln!(
+                    "{level:?}: ran in {:.1} ms",
+                    start.elapsed().as_secs_f64() * 1e3
+                );
+                (level, result)
+            })
+            .collect();
+        set_cap(Level::Avx512);
+        results
+    }
 }
 
 pub mod config;

@@ -2,7 +2,7 @@
 //! `simd_dispatch!` (AVX-512, AVX2, portable); own test binary, since the cap is process-wide.
 //! (faer's matrix products choose their kernels themselves and are not covered.)
 
-use attnflow_dynamics::simd::{Level, set_cap};
+use attnflow_dynamics::simd::on_every_available_level;
 use attnflow_transformer::special::{gelu_in_place, softmax_in_place};
 
 fn fingerprint() -> Vec<u64> {
@@ -18,12 +18,9 @@ fn fingerprint() -> Vec<u64> {
 
 #[test]
 fn gelu_and_softmax_agree_on_every_instruction_set() {
-    let best = fingerprint();
-    set_cap(Level::Avx2);
-    let avx2 = fingerprint();
-    set_cap(Level::Portable);
-    let portable = fingerprint();
-    set_cap(Level::Avx512);
-    assert_eq!(best, avx2);
-    assert_eq!(best, portable);
+    let runs = on_every_available_level(fingerprint);
+    let (first, bits) = &runs[0];
+    for (level, other) in &runs[1..] {
+        assert_eq!(bits, other, "{first:?} and {level:?} paths differ");
+    }
 }
