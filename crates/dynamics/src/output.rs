@@ -61,10 +61,56 @@ fn create_temporary(path: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
     Err(last.unwrap_or_else(|| std::io::Error::other("no free temporary name")))
 }
 
+/// Removes temporary siblings of `path` left by writers that no longer run (a process killed
+/// between creating its temporary file and the rename, e.g. by Ctrl-C): files named like
+/// [`temporary_sibling`]'s whose process id is not alive. Where liveness cannot be told (no
+/// `/proc`), nothing is removed. Best effort: errors are ignored.
+fn remove_stale_temporaries(path: &Path) {
+    let proc_fs = Path::new("/proc/self");
+    let (Some(name), Some(parent)) = (path.file_name(), path.parent()) else {
+        return;
+    };
+    if !proc_fs.exists() {
+        return;
+    }
+    let name = name.to_string_lossy();
+    let mut end = name.len().min(NAME_PREFIX_BYTES);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    let prefix = format!(".{}.", &name[..end]);
+    let dir = if parent.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        parent
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let file = file.to_string_lossy();
+        let Some(pid) = file
+            .strip_prefix(prefix.as_str())
+            .and_then(|rest| rest.strip_suffix(".tmp"))
+            .and_then(|rest| rest.split_once('-'))
+            .filter(|(_, n)| n.bytes().all(|b| b.is_ascii_digit()) && !n.is_empty())
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new("/proc").join(pid.to_string()).exists() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Writes `bytes` to `path` atomically: exclusive temporary sibling, fsync, rename, directory
-/// sync; the temporary file is removed on any error. The parent directory must exist. The error
-/// carries no path: callers add it.
+/// sync; the temporary file is removed on any error, and temporary files of earlier writers of
+/// `path` that were killed before their rename are removed first. The parent directory must
+/// exist. The error carries no path: callers add it.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    remove_stale_temporaries(path);
     let (tmp, mut file) = create_temporary(path)?;
     let result = (|| {
         file.write_all(bytes)?;
@@ -121,6 +167,30 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), b"two");
         assert_eq!(std::fs::read(dir.join("a.json.tmp")).unwrap(), b"mine");
         assert_eq!(leftovers(&dir), vec!["a.json.tmp".to_string()]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn temporaries_of_dead_writers_are_removed_and_live_ones_kept() {
+        let dir = scratch("stale");
+        let path = dir.join("fig.json");
+        // pid 4194305 is above Linux's largest pid (2^22): never alive
+        let dead = dir.join(".fig.json.4194305-0.tmp");
+        let live = dir.join(format!(".fig.json.{}-999.tmp", std::process::id()));
+        let other = dir.join(".other.json.4194305-0.tmp");
+        for p in [&dead, &live, &other] {
+            std::fs::write(p, b"half").unwrap();
+        }
+        write_atomic(&path, b"done").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"done");
+        if Path::new("/proc/self").exists() {
+            assert!(!dead.exists(), "a dead writer's temporary file must go");
+        }
+        assert!(live.exists(), "a live writer's temporary file must stay");
+        assert!(
+            other.exists(),
+            "another target's temporary file is not ours to remove"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
