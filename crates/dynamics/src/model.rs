@@ -430,6 +430,22 @@ impl SelfAttention {
         ws: &mut Workspace,
         average: &mut [f64],
     ) -> Result<()> {
+        self.row_shifted_weights(head, x, n, d, ws)?;
+        kernel::matmul_scaled(&ws.logits, x, n, n, d, Scale::Rows(&ws.scale), average);
+        Ok(())
+    }
+
+    /// The weights of [`Self::row_shifted_average`]: `ws.logits` holds exp(beta (L_ij - m_i)) (0
+    /// where the mask hides j) and `ws.scale` the row factors, so that A = diag(scale) E. Needs
+    /// `ws.transposed` = X^T.
+    fn row_shifted_weights(
+        &self,
+        head: &AttentionHead,
+        x: &[f64],
+        n: usize,
+        d: usize,
+        ws: &mut Workspace,
+    ) -> Result<()> {
         let Workspace {
             gram,
             gram_valid,
@@ -470,8 +486,30 @@ impl SelfAttention {
                 Normalization::Uniform => uniform_factor(beta * m, n)?,
             };
         }
-        kernel::matmul_scaled(logits, x, n, n, d, Scale::Rows(scale), average);
         Ok(())
+    }
+
+    /// The attention matrix A^h of every head at the state `x` (row-major n x d), each row-major
+    /// n x n: A_ij = exp(beta x_i^T B_h x_j) / N_i with the model's normalisation (Z_i or n) and
+    /// mask, from the same kernels as the drift (rows shifted by their maximum).
+    pub fn attention_matrices(&self, x: &[f64], n: usize, d: usize) -> Result<Vec<Vec<f64>>> {
+        check_state(x, n, d, x)?;
+        let mut ws = Workspace::default();
+        ws.ensure(n, d);
+        kernel::transpose(x, n, d, &mut ws.transposed);
+        self.heads
+            .iter()
+            .map(|head| {
+                head.check_dim(d)?;
+                self.row_shifted_weights(head, x, n, d, &mut ws)?;
+                Ok(ws
+                    .logits
+                    .chunks_exact(n)
+                    .zip(ws.scale.iter())
+                    .flat_map(|(row, s)| row.iter().map(move |e| e * s))
+                    .collect())
+            })
+            .collect()
     }
 }
 
@@ -741,6 +779,60 @@ mod tests {
                     i + 1,
                     k + 1
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn attention_matrices_match_the_direct_formula() {
+        let (n, d) = (6, 4);
+        let x = sample(n, d, 8);
+        let mut rng = crate::sampling::stream(5, 1, crate::sampling::Purpose::Matrices);
+        let b = crate::sampling::ginibre(d, &mut rng).unwrap();
+        for (model, usa, causal) in [
+            (
+                SelfAttention::general(
+                    1.3,
+                    Some(b.clone()),
+                    Value::Identity,
+                    Normalization::Softmax,
+                )
+                .unwrap(),
+                false,
+                false,
+            ),
+            (SelfAttention::usa(0.8).unwrap(), true, false),
+            (
+                SelfAttention::sa(2.0).unwrap().with_causal_mask(),
+                false,
+                true,
+            ),
+        ] {
+            let bm = model.heads()[0]
+                .interaction
+                .clone()
+                .unwrap_or_else(|| SquareMatrix::identity(d));
+            let a = model.attention_matrices(x.as_slice(), n, d).unwrap();
+            assert_eq!(a.len(), 1);
+            for i in 0..n {
+                let w: Vec<f64> = (0..n)
+                    .map(|j| {
+                        if causal && j > i {
+                            0.0
+                        } else {
+                            (model.beta() * bm.bilinear(x.row(i), x.row(j))).exp()
+                        }
+                    })
+                    .collect();
+                let z: f64 = if usa { n as f64 } else { w.iter().sum() };
+                for j in 0..n {
+                    let got = a[0][i * n + j];
+                    assert!(
+                        (got - w[j] / z).abs() < 1e-14,
+                        "{model:?} A[{i}][{j}]: {got} vs {}",
+                        w[j] / z
+                    );
+                }
             }
         }
     }

@@ -20,7 +20,7 @@ use crate::error::{Result, invalid};
 use crate::resolve::Point;
 use crate::spec::{GeometrySpec, ObservableKind};
 use attnflow_dynamics::observables::{cluster_labels, min_inner_product, pairs_above};
-use attnflow_dynamics::{Configuration, Mask, Normalization, SelfAttention};
+use attnflow_dynamics::{Configuration, SelfAttention};
 use serde::{Deserialize, Serialize};
 
 /// The value of one observable at one checkpoint of one realisation.
@@ -67,73 +67,6 @@ fn cosines(gram: &[f64], n: usize, geometry: GeometrySpec) -> Vec<f64> {
             c
         }
     }
-}
-
-/// The attention matrix of every head at X (row-major n x m).
-pub fn attention_matrices(
-    model: &SelfAttention,
-    x: &[f64],
-    n: usize,
-    m: usize,
-    gram: &[f64],
-) -> Vec<Vec<f64>> {
-    let beta = model.beta();
-    model
-        .heads()
-        .iter()
-        .map(|head| {
-            // logits beta x_i^T B x_j
-            let mut logits = vec![0.0; n * n];
-            match &head.interaction {
-                None => logits.iter_mut().zip(gram).for_each(|(l, g)| *l = beta * g),
-                Some(b) => {
-                    let mut bx = vec![0.0; n * m];
-                    for j in 0..n {
-                        for r in 0..m {
-                            bx[j * m + r] = attnflow_dynamics::config::dot(
-                                &b.as_slice()[r * m..(r + 1) * m],
-                                &x[j * m..(j + 1) * m],
-                            );
-                        }
-                    }
-                    for i in 0..n {
-                        for j in 0..n {
-                            logits[i * n + j] = beta
-                                * attnflow_dynamics::config::dot(
-                                    &x[i * m..(i + 1) * m],
-                                    &bx[j * m..(j + 1) * m],
-                                );
-                        }
-                    }
-                }
-            }
-            let mut a = vec![0.0; n * n];
-            for i in 0..n {
-                let last = if model.mask() == Mask::Causal {
-                    i + 1
-                } else {
-                    n
-                };
-                let row = &logits[i * n..i * n + last];
-                match model.normalization() {
-                    Normalization::Softmax => {
-                        let mx = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                        let w: Vec<f64> = row.iter().map(|l| (l - mx).exp()).collect();
-                        let z: f64 = w.iter().sum();
-                        for (j, wj) in w.iter().enumerate() {
-                            a[i * n + j] = wj / z;
-                        }
-                    }
-                    Normalization::Uniform => {
-                        for (j, l) in row.iter().enumerate() {
-                            a[i * n + j] = l.exp() / n as f64;
-                        }
-                    }
-                }
-            }
-            a
-        })
-        .collect()
 }
 
 /// Singular values (descending) of an n x n row-major matrix.
@@ -240,7 +173,13 @@ pub(crate) fn observe(
                 plain(Observed::Number(diam))
             }
             ObservableKind::AttentionMatrix | ObservableKind::AttentionRank => {
-                let a = attention.get_or_insert_with(|| attention_matrices(model, x, n, m, &gram));
+                if attention.is_none() {
+                    let weights = model
+                        .attention_matrices(x, n, m)
+                        .map_err(|e| invalid(format!("observables[{idx}]"), e.to_string()))?;
+                    attention = Some(weights);
+                }
+                let a = attention.as_ref().expect("computed just above");
                 if a.iter().flatten().any(|v| !v.is_finite()) {
                     return Err(invalid(
                         format!("observables[{idx}]"),
