@@ -125,10 +125,10 @@ const CASES: &[Case] = &[
         SIM,
         &["--beta", "nan"],
         1,
-        "`beta`: must be finite and >= 0, got NaN",
+        "field.beta (--beta): must be finite and >= 0, got NaN",
     ),
     ("inf", SIM, &["--beta", "inf"], 1, "got inf"),
-    ("negative", SIM, &["--beta", "-1"], 1, "got -1.0"),
+    ("negative", SIM, &["--beta", "-1"], 1, "got -1"),
     (
         "negative",
         SIM,
@@ -155,7 +155,7 @@ const CASES: &[Case] = &[
         SIM,
         &["--delta", "nan"],
         1,
-        "--delta must lie in (0, 2), got NaN",
+        "--delta must be in (0, 2), got NaN",
     ),
     (
         "malformed",
@@ -204,7 +204,7 @@ const CASES: &[Case] = &[
         SIM,
         &["--out", "s.txt"],
         1,
-        "--out must end in .json or .csv",
+        "--out must end in .json, .csv, .npy or .npz, got s.txt",
     ),
     // simulate: tiny and huge steps
     (
@@ -259,6 +259,29 @@ const CASES: &[Case] = &[
         "`rtol`: must be finite and > 0, got NaN",
     ),
     (
+        "tolerance",
+        SIM,
+        &["--integrator", "rkmk45", "--rtol", "1e-15"],
+        1,
+        "`rtol`: 1e-15 is below 100 machine epsilons",
+    ),
+    // simulate: a Lie-group integrator on the Euclidean model
+    (
+        "geometry",
+        SIM,
+        &["--spec", "euclidean.toml", "--integrator", "rkmk4"],
+        1,
+        "integrator.method (--integrator): rkmk4 is a Lie-group method for the sphere",
+    ),
+    // simulate: the energy-stable step on a field that is not a gradient flow
+    (
+        "gradient flow",
+        SIM,
+        &["--integrator", "energy-stable", "--mask", "causal"],
+        1,
+        "integrator.method (--integrator): energy-stable needs a gradient-flow field",
+    ),
+    (
         "overflow",
         SIM,
         &["--model", "usa", "--beta", "1000"],
@@ -287,7 +310,7 @@ const CASES: &[Case] = &[
         PD,
         &["--betas", "1000000000000", "--max-memory", "1G"],
         1,
-        "for the results and their JSON)",
+        "for the sweep points and their checkpoint grids)",
     ),
     (
         "memory",
@@ -402,14 +425,14 @@ const CASES: &[Case] = &[
         PD,
         &["--delta", "5"],
         1,
-        "--delta must lie in (0, 2), got 5.0",
+        "--delta must be in (0, 2), got 5.0",
     ),
     (
         "domain",
         PD,
         &["--representation", "reduced", "--matrices", "ginibre"],
         1,
-        "the reduced representation needs Q = K = V = I",
+        "integrator.representation (--representation): reduced needs one head with Q = K = V = I",
     ),
     (
         "malformed",
@@ -631,13 +654,301 @@ const CASES: &[Case] = &[
         1,
         "cannot write missing/p.json",
     ),
+    // simulate: the spec flags (files written by `fixtures`)
+    (
+        "shape",
+        SIM,
+        &["--init", "x5.npy"],
+        1,
+        "init.path (--init): x5.npy has shape (5, 3) but n = 4",
+    ),
+    (
+        "empty",
+        SIM,
+        &["--init", "empty.csv"],
+        1,
+        "empty.csv is empty",
+    ),
+    (
+        "nan",
+        SIM,
+        &["--init", "nan.csv"],
+        1,
+        "nan.csv has a non-finite entry (NaN) at row 1, column 0",
+    ),
+    (
+        "file",
+        SIM,
+        &["--init", "missing.npy"],
+        1,
+        "init.path (--init): cannot read",
+    ),
+    (
+        "shape",
+        SIM,
+        &["--q", "q34.npy"],
+        1,
+        "q34.npy has shape (3, 4), expected square 3 x 3",
+    ),
+    (
+        "shape",
+        SIM,
+        &["--k", "q44.npy"],
+        1,
+        "q44.npy has shape (4, 4), expected square 3 x 3",
+    ),
+    (
+        "nan",
+        SIM,
+        &["--v", "vnan.npy"],
+        1,
+        "vnan.npy has a non-finite entry (NaN)",
+    ),
+    ("empty", SIM, &["--q", "empty.npy"], 1, "empty.npy is empty"),
+    (
+        "malformed",
+        SIM,
+        &["--heads", "0"],
+        1,
+        "--heads must be at least 1",
+    ),
+    (
+        "malformed",
+        SIM,
+        &["--heads", "heads-bad.toml"],
+        1,
+        "unknown field `w`",
+    ),
+    (
+        "empty",
+        SIM,
+        &["--heads", "empty.toml"],
+        1,
+        "the file is empty",
+    ),
+    (
+        "malformed",
+        SIM,
+        &["--heads", "2", "--mask", "sliding"],
+        2,
+        "invalid value 'sliding' for '--mask <MASK>'",
+    ),
+    (
+        "spec",
+        SIM,
+        &["--spec", "unknown-key.toml"],
+        1,
+        "unknown field `bogus`",
+    ),
+    (
+        "empty",
+        SIM,
+        &["--spec", "empty.toml"],
+        1,
+        "the spec file is empty",
+    ),
+    (
+        "spec",
+        SIM,
+        &["--spec", "sweep.toml"],
+        1,
+        "simulate runs one trajectory; the spec has 2 sweep point(s)",
+    ),
+    (
+        "gif",
+        SIM,
+        &["--d", "4", "--gif", "a.gif"],
+        1,
+        "--gif animates d = 2 (circle) or d = 3 (sphere), the run has d = 4",
+    ),
+    // limits on the total work
+    (
+        "work",
+        PD,
+        &["--realizations", "1000000", "--max-work", "1e8"],
+        1,
+        "above --max-work 1e8",
+    ),
+    (
+        "malformed",
+        PD,
+        &["--max-work", "lots"],
+        2,
+        "expected a number of work units",
+    ),
+    (
+        "spec",
+        PD,
+        &["--spec", "energy.toml"],
+        1,
+        "the spec is not a (t, beta) phase diagram",
+    ),
+    // run: spec fields, limits, outputs
+    (
+        "spec",
+        &["run"],
+        &["unknown-key.toml", "--out", "r.json"],
+        1,
+        "unknown field `bogus`",
+    ),
+    (
+        "empty",
+        &["run"],
+        &["empty.toml", "--out", "r.json"],
+        1,
+        "the spec file is empty",
+    ),
+    (
+        "nan",
+        &["run"],
+        &["nan-matrix.toml", "--out", "r.json"],
+        1,
+        "field.heads[0].k[1][1]: entry is NaN",
+    ),
+    (
+        "shape",
+        &["run"],
+        &["nonsquare.toml", "--out", "r.json"],
+        1,
+        "field.heads[1].v: matrix is 3 x 4, expected square 3 x 3",
+    ),
+    (
+        "shape",
+        &["run"],
+        &["mask3.toml", "--out", "r.json"],
+        1,
+        "field.mask.weights: w3.npy has shape (3, 3), expected n x n = 4 x 4",
+    ),
+    (
+        "memory",
+        &["run"],
+        &["huge.toml", "--out", "r.json", "--max-memory", "1G"],
+        1,
+        "for the results and their output)",
+    ),
+    (
+        "steps",
+        &["run"],
+        &["long.toml", "--out", "r.json"],
+        1,
+        "time.t-max / time.dt needs 1e12 steps, above the limit --max-steps 10000000",
+    ),
+    (
+        "work",
+        &["run"],
+        &["big.toml", "--out", "r.json", "--max-work", "1e12"],
+        1,
+        "above --max-work 1e12",
+    ),
+    (
+        "malformed",
+        &["run"],
+        &["ok.toml", "--out", "r.txt"],
+        1,
+        "out: r.txt must end in .json, .csv, .npy or .npz",
+    ),
+    (
+        "malformed",
+        &["run"],
+        &["ok.toml", "--out", "r.npy"],
+        1,
+        "a .npy file holds one array, this run gives 2",
+    ),
+    (
+        "geometry",
+        &["run"],
+        &["euclidean-lie.toml", "--out", "r.json"],
+        1,
+        "integrator.method: lie-euler is a Lie-group method for the sphere",
+    ),
+    (
+        "gif",
+        &["run"],
+        &["d4.toml", "--gif", "a.gif"],
+        1,
+        "--gif animates d = 2 (circle) or d = 3 (sphere), the run has d = 4",
+    ),
 ];
+
+/// The input files of the cases: points, matrices and specs, good and bad.
+fn fixtures(dir: &Path) {
+    use attnflow_experiment::io::write_npy;
+    let unit = [1.0, 0.0, 0.0];
+    write_npy(&dir.join("x5.npy"), 5, 3, &unit.repeat(5)).unwrap();
+    write_npy(&dir.join("q34.npy"), 3, 4, &[0.5; 12]).unwrap();
+    write_npy(&dir.join("q44.npy"), 4, 4, &[0.5; 16]).unwrap();
+    write_npy(&dir.join("w3.npy"), 3, 3, &[1.0; 9]).unwrap();
+    let mut v = [0.0; 9];
+    v[4] = f64::NAN;
+    write_npy(&dir.join("vnan.npy"), 3, 3, &v).unwrap();
+    for (name, text) in [
+        ("empty.csv", ""),
+        ("empty.npy", ""),
+        ("empty.toml", ""),
+        ("nan.csv", "1, 0, 0\nnan, 0, 0\n0, 1, 0\n0, 0, 1\n"),
+        ("heads-bad.toml", "[[heads]]\nw = \"identity\"\n"),
+        ("unknown-key.toml", "n = 4\nbogus = 1\n"),
+        (
+            "sweep.toml",
+            "n = 4\nd = 3\n[time]\ncheckpoints = 3\n[sweep]\nparameter = \"beta\"\nvalues = [1.0, 2.0]\n",
+        ),
+        (
+            "huge.toml",
+            "n = 4\nd = 3\n[time]\nt-max = 1.0\ncheckpoints = 1000000000000\n",
+        ),
+        (
+            "long.toml",
+            "n = 4\nd = 3\n[time]\ndt = 1e-9\nt-max = 1000.0\n",
+        ),
+        (
+            "big.toml",
+            "n = 32\nd = 32\n[ensemble]\nrealizations = 1024\n[sweep]\nparameter = \"beta\"\nlinspace = {start = 0.1, stop = 9.0, count = 150}\n",
+        ),
+        (
+            "ok.toml",
+            "n = 4\nd = 3\nobservables = [\"pair-fraction\", \"energy\"]\n[time]\nt-max = 1.0\ncheckpoints = 3\n",
+        ),
+        (
+            "euclidean.toml",
+            "n = 4\nd = 3\n[field]\ngeometry = \"euclidean\"\n[time]\nt-max = 1.0\ncheckpoints = 3\n",
+        ),
+        (
+            "euclidean-lie.toml",
+            "n = 4\nd = 3\n[field]\ngeometry = \"euclidean\"\n[integrator]\nmethod = \"lie-euler\"\n[time]\nt-max = 1.0\ncheckpoints = 3\n",
+        ),
+        (
+            "d4.toml",
+            "n = 4\nd = 4\n[time]\nt-max = 1.0\ncheckpoints = 3\n",
+        ),
+        (
+            "nan-matrix.toml",
+            "d = 3\n[[field.heads]]\nk = {matrix = [[1.0, 0.0, 0.0], [0.0, nan, 0.0], [0.0, 0.0, 1.0]]}\n",
+        ),
+        (
+            "nonsquare.toml",
+            "d = 3\n[[field.heads]]\n[[field.heads]]\nv = {matrix = [[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]]}\n",
+        ),
+        (
+            "mask3.toml",
+            "n = 4\n[field]\nmask = {weights = {npy = \"w3.npy\"}}\n",
+        ),
+        (
+            "energy.toml",
+            "observables = [\"energy\"]\n[ensemble]\nrealizations = 2\n",
+        ),
+    ] {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+}
 
 #[test]
 fn every_hostile_input_gets_its_exit_status_and_one_clear_line() {
     let dir = scratch("table");
     std::fs::write(dir.join("file.json"), b"a file, not a directory").unwrap();
     std::fs::create_dir_all(dir.join("dir.json")).unwrap();
+    fixtures(&dir);
+    // messages may name files by absolute path: the scratch directory differs per run
+    let scratch_dir = dir.canonicalize().unwrap().display().to_string();
     let mut failures = Vec::new();
     let mut table = String::new();
     for &(class, base, extra, code, fragment) in CASES {
@@ -653,7 +964,11 @@ fn every_hostile_input_gets_its_exit_status_and_one_clear_line() {
         let line = first_line(&out.stderr);
         let status = out.status.code();
         // the list of check ids grows with the suite: not part of the snapshot
-        let shown = line.split("; known ids").next().unwrap_or("");
+        let shown = line
+            .split("; known ids")
+            .next()
+            .unwrap_or("")
+            .replace(&scratch_dir, "<dir>");
         table += &format!("[{class}] {} -> {status:?}: {shown}\n", args.join(" "));
         if status != Some(code) || !line.starts_with("error: ") || !line.contains(fragment) {
             failures.push(format!(

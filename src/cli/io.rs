@@ -9,7 +9,7 @@
 //!   `"inf"`, `"-inf"` or `"nan"`, and CSV writes the same words; `null` in JSON (an empty field in
 //!   CSV) means "undefined" (e.g. an energy the model does not define), never an overflow. Finite
 //!   numbers are written in the shortest form that reads back to the same f64 (`1e300`, not 300
-//!   digits).
+//!   digits). One encoding for every output: `attnflow_experiment::number`.
 
 use std::io::Write;
 
@@ -49,55 +49,16 @@ pub fn print_line(text: &str) -> Result<(), StdoutError> {
 
 /// A number as JSON: finite values as numbers, the others as "inf", "-inf" or "nan".
 pub fn json_number(v: f64) -> serde_json::Value {
-    if v.is_finite() {
-        serde_json::json!(v)
-    } else {
-        serde_json::Value::String(word(v).to_string())
-    }
-}
-
-/// serde `serialize_with` form of [`json_number`].
-pub fn serialize_number<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
-    if v.is_finite() {
-        s.serialize_f64(*v)
-    } else {
-        s.serialize_str(word(*v))
-    }
-}
-
-/// serde `serialize_with` for optional numbers: `None` (undefined) as null.
-pub fn serialize_optional_number<S: serde::Serializer>(
-    v: &Option<f64>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    match v {
-        Some(v) => serialize_number(v, s),
-        None => s.serialize_none(),
-    }
-}
-
-/// A number as a CSV field: the shortest round-trip form, or inf / -inf / nan.
-pub fn csv_number(v: f64) -> String {
-    if v.is_finite() {
-        format!("{v:?}")
-    } else {
-        word(v).to_string()
-    }
-}
-
-fn word(v: f64) -> &'static str {
-    if v.is_nan() {
-        "nan"
-    } else if v > 0.0 {
-        "inf"
-    } else {
-        "-inf"
+    match attnflow_experiment::number::word(v) {
+        Some(w) => serde_json::Value::String(w.to_string()),
+        None => serde_json::json!(v),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use attnflow_experiment::number::csv_number;
     use proptest::prelude::*;
 
     #[test]

@@ -1,11 +1,15 @@
 //! `attnflow run SPEC`: runs an experiment written as data (a TOML or JSON spec read by
 //! `attnflow-experiment`: field, initial condition, integrator and time grid, observables, ensemble
 //! and sweep; every random number from the stream (seed, index, purpose)). The resolved spec
-//! (every default filled in) is printed with `--print-spec`; the results are written as JSON,
-//! without runtimes, so the same spec gives the same bytes.
+//! (every default filled in) is printed with `--print-spec`; the results are written as JSON, CSV,
+//! `.npy` or `.npz` by the extension of `--out` (`attnflow_experiment::export`), without runtimes,
+//! so the same spec gives the same bytes. Limits (memory, steps, work) are checked before the spec
+//! is resolved and again before it runs.
 
+use super::frontend::{self, LimitOptions, OutputOptions};
+use super::limits::SPEC_NAMES;
 use anyhow::{Context, Result};
-use attnflow_experiment::Spec;
+use attnflow_experiment::Format;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -15,48 +19,51 @@ pub struct RunArgs {
     /// Print the resolved spec (every default filled in) as TOML and exit without running.
     #[arg(long)]
     pub print_spec: bool,
-    /// Output file (`.json`): the resolved spec and, per sweep point, the observables at the
-    /// checkpoints. Required unless --print-spec.
-    #[arg(long, required_unless_present = "print_spec")]
-    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: OutputOptions,
+    #[command(flatten)]
+    pub limits: LimitOptions,
+}
+
+fn no_flag(_: &str) -> Option<&'static str> {
+    None
 }
 
 pub fn run(args: RunArgs, json: bool) -> Result<()> {
-    let resolved = Spec::from_path(&args.spec)
-        .and_then(|spec| spec.resolve())
-        .with_context(|| format!("spec {}", args.spec.display()))?;
-    for warning in resolved.warnings() {
-        eprintln!("warning: {warning}");
+    let format = args
+        .output
+        .out
+        .as_deref()
+        .map(Format::of_path)
+        .transpose()?;
+    let mut spec = frontend::read_spec(&args.spec)?;
+    if args.output.gif.is_some() {
+        frontend::enable_positions(&mut spec);
     }
+    let resolved =
+        frontend::resolve_checked(&spec, &args.limits.limits(), &SPEC_NAMES, no_flag, false)
+            .with_context(|| format!("spec {}", args.spec.display()))?;
     if args.print_spec {
-        return Ok(super::io::print_line(
-            resolved.to_toml_string()?.trim_end(),
-        )?);
+        return frontend::print_spec(&resolved);
     }
-    let Some(out) = args.out else {
-        anyhow::bail!("--out is required to run a spec");
-    };
+    if args.output.gif.is_some() {
+        frontend::check_gif(&resolved)?;
+    }
     let total: usize = resolved.points().iter().map(|p| p.realizations).sum();
-    let bar = indicatif::ProgressBar::new(total as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{bar:40} {pos}/{len} realisations [{elapsed_precise} < {eta_precise}]",
-        )
-        .expect("static template"),
-    );
+    let bar = frontend::progress_bar(total);
     let start = std::time::Instant::now();
     let output = attnflow_experiment::run(&resolved, &|done, _| bar.set_position(done as u64))?;
     bar.finish_and_clear();
     let seconds = start.elapsed().as_secs_f64();
-    crate::write_atomically(&out, &serde_json::to_vec(&output)?)?;
-    if json {
-        super::io::print_line(&serde_json::json!({"out": out, "runtime_s": seconds}).to_string())?;
-    } else {
-        super::io::print_line(&format!(
-            "wrote {} ({} sweep point(s), {total} realisation(s), {seconds:.2} s)",
-            out.display(),
+    args.output.write(
+        format,
+        |format| Ok(attnflow_experiment::encode(&output, format)?),
+        &output,
+        json,
+        vec![("runtime_s", seconds.into())],
+        &format!(
+            "{} sweep point(s), {total} realisation(s), {seconds:.2} s",
             resolved.points().len()
-        ))?;
-    }
-    Ok(())
+        ),
+    )
 }

@@ -1,4 +1,4 @@
-//! `attnflow theory ...`: the closed-form and semi-analytic predictions of \[GLPR\] on demand (issue 3, CLI).
+//! `attnflow theory ...`: the closed-form and semi-analytic predictions of \[GLPR\] on demand.
 //!
 //! Each subcommand prints human-readable text, or with `--json` one JSON object whose field `value` holds the
 //! main number (for `instability`: also `l_star`). Inputs are validated by attnflow-energy (n >= 1, d >= 2,
@@ -17,26 +17,9 @@
 //! | instability | fastest degree l* and rates lambda_l | \[beyond\] item 3 |
 
 use anyhow::Result;
-use attnflow_energy::{Model, equiangular, funk_hecke, instability, landscape, wendel};
+use attnflow_dynamics::ModelKind;
+use attnflow_energy::{equiangular, funk_hecke, instability, landscape, wendel};
 use serde_json::json;
-
-/// Attention normalisation selectable on the command line.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ModelArg {
-    /// Softmax self-attention (SA), ODE (6.9).
-    Sa,
-    /// Unnormalised self-attention (USA, 1/n), ODE (6.10).
-    Usa,
-}
-
-impl From<ModelArg> for Model {
-    fn from(m: ModelArg) -> Model {
-        match m {
-            ModelArg::Sa => Model::Sa,
-            ModelArg::Usa => Model::Usa,
-        }
-    }
-}
 
 /// `attnflow theory <subcommand>`.
 #[derive(clap::Subcommand, Debug, Clone)]
@@ -45,7 +28,7 @@ pub enum TheoryCommand {
     Equiangular {
         /// sa (6.9) or usa (6.10).
         #[arg(long, value_enum, default_value = "sa")]
-        model: ModelArg,
+        model: ModelKind,
         /// Number of tokens n >= 1.
         #[arg(long, allow_negative_numbers = true)]
         n: usize,
@@ -63,7 +46,7 @@ pub enum TheoryCommand {
     ClusteringTime {
         /// sa (6.9) or usa (6.10).
         #[arg(long, value_enum, default_value = "sa")]
-        model: ModelArg,
+        model: ModelKind,
         /// Number of tokens n >= 1.
         #[arg(long, allow_negative_numbers = true)]
         n: usize,
@@ -78,7 +61,7 @@ pub enum TheoryCommand {
     PhaseCurve {
         /// sa (default, as in (6.12)) or usa.
         #[arg(long, value_enum, default_value = "sa")]
-        model: ModelArg,
+        model: ModelKind,
         /// Number of tokens n >= 1.
         #[arg(long, allow_negative_numbers = true)]
         n: usize,
@@ -141,7 +124,7 @@ pub enum TheoryCommand {
         beta: f64,
         /// usa (lambda_l) or sa (lambda_l / mu_0).
         #[arg(long, value_enum, default_value = "usa")]
-        model: ModelArg,
+        model: ModelKind,
     },
 }
 
@@ -166,7 +149,7 @@ fn evaluate(cmd: &TheoryCommand) -> Result<(String, serde_json::Value)> {
             t,
             gamma0,
         } => {
-            let m = Model::from(model);
+            let m = model;
             let gap = equiangular::gap_at(m, n, beta, gamma0, t)?;
             let gamma = 1.0 - gap;
             (
@@ -185,7 +168,7 @@ fn evaluate(cmd: &TheoryCommand) -> Result<(String, serde_json::Value)> {
             beta,
             delta,
         } => {
-            let m = Model::from(model);
+            let m = model;
             let t = equiangular::clustering_time(m, n, beta, delta)?;
             (
                 format!(
@@ -198,7 +181,7 @@ fn evaluate(cmd: &TheoryCommand) -> Result<(String, serde_json::Value)> {
             )
         }
         TheoryCommand::PhaseCurve { model, n, delta, t } => {
-            let m = Model::from(model);
+            let m = model;
             let beta = equiangular::phase_curve_beta(m, n, delta, t)?;
             (
                 format!(
@@ -263,7 +246,7 @@ fn evaluate(cmd: &TheoryCommand) -> Result<(String, serde_json::Value)> {
             )
         }
         TheoryCommand::Instability { d, beta, model } => {
-            let m = Model::from(model);
+            let m = model;
             let l_star = instability::fastest_degree(beta, d)?;
             let l_max = (l_star + 3).max(6);
             let mut rates = Vec::with_capacity(l_max);

@@ -247,9 +247,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
         .split_once("\n## ")
         .map(|(_, t)| format!("\n## {t}"))
         .unwrap_or_default();
-    let tmp = path.with_extension("md.tmp");
-    std::fs::write(&tmp, md + &tail)?;
-    std::fs::rename(&tmp, &path)?;
+    attnflow_dynamics::output::write_atomic(&path, (md + &tail).as_bytes())?;
     println!("wrote {}", path.display());
     Ok(())
 }

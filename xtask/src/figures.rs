@@ -2,13 +2,16 @@
 //! golden data (`--check`) or rewrite the golden data (`--bless`). All logic lives in attnflow-figures;
 //! this is the command-line driver with a progress bar and a runtime table. Records and pictures are
 //! deterministic; the compute times go to `<out>/RUNTIMES.json`, the one file that regenerating
-//! unchanged figures changes.
+//! unchanged figures changes. Next to the record of a figure whose panels are particle-system runs go
+//! its declared experiment specs, resolved: `<out>/<id>.specs/<panel>.toml` (`--specs-only` writes just
+//! those, without computing), each rerun by [`rerun_command`].
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use attnflow_figures::golden::{CheckOutcome, Tolerances, bless_record, check_record};
+use attnflow_experiment::ResolvedSpec;
+use attnflow_figures::golden::{CheckOutcome, bless_record, check_record};
 use attnflow_figures::{
     ALL_IDS, DEFAULT_SEED, DynFigure, Fidelity, FigureError, Progress, registry,
 };
@@ -36,6 +39,10 @@ pub struct FiguresArgs {
     /// Redraw the pictures from the existing `<out>/<id>.json` records without recomputing.
     #[arg(long, conflicts_with_all = ["check", "bless"])]
     pub render_only: bool,
+    /// Write only the declared experiment specs (`<out>/<id>.specs/<panel>.toml`) of the selected
+    /// figures at --fidelity, without computing or drawing.
+    #[arg(long, conflicts_with_all = ["check", "bless", "render_only"])]
+    pub specs_only: bool,
     /// Master seed of every random number.
     #[arg(long, default_value_t = DEFAULT_SEED)]
     pub seed: u64,
@@ -63,22 +70,20 @@ enum Status {
     Drift(Vec<String>),
     Blessed,
     Skipped(String),
-    NotImplemented,
     Failed(String),
 }
 
-/// The figures selected by `--only` (all when empty); unknown ids are an error.
-fn select(only: &[String]) -> Result<Vec<(&'static str, Option<&'static dyn DynFigure>)>> {
-    let reg = registry();
+/// The figures selected by `--only` (all when empty), in presentation order; unknown ids are an error.
+fn select(only: &[String]) -> Result<Vec<&'static dyn DynFigure>> {
     for id in only {
         if !ALL_IDS.contains(&id.as_str()) {
             bail!("unknown figure id `{id}`; known: {}", ALL_IDS.join(", "));
         }
     }
-    Ok(ALL_IDS
+    Ok(registry()
         .iter()
-        .filter(|id| only.is_empty() || only.iter().any(|o| o == *id))
-        .map(|id| (*id, reg.iter().copied().find(|f| f.id() == *id)))
+        .copied()
+        .filter(|figure| only.is_empty() || only.iter().any(|o| o == figure.id()))
         .collect())
 }
 
@@ -90,6 +95,21 @@ pub fn figures(args: FiguresArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| root.join("reports").join("figures"));
     let selected = select(&args.only)?;
+    if args.specs_only {
+        for figure in selected {
+            let written = write_specs(figure, args.fidelity, args.seed, &out)
+                .with_context(|| format!("writing the specs of {}", figure.id()))?;
+            if !written.is_empty() {
+                println!(
+                    "{}: {} spec(s) in {}",
+                    figure.id(),
+                    written.len(),
+                    specs_dir(&out, figure.id()).display()
+                );
+            }
+        }
+        return Ok(());
+    }
     let golden_mode = args.check || args.bless;
     let fidelity = if golden_mode {
         Fidelity::Ci
@@ -102,12 +122,6 @@ pub fn figures(args: FiguresArgs) -> Result<()> {
             args.fidelity
         );
     }
-    let tolerances = if args.check {
-        Some(Tolerances::load(&golden_dir).context("reading golden/tolerances.json")?)
-    } else {
-        None
-    };
-
     let bar = ProgressBar::new(UNITS * selected.len() as u64);
     bar.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40.cyan/blue} {percent:>3}% ETA {eta_precise} {msg}")
@@ -118,14 +132,11 @@ pub fn figures(args: FiguresArgs) -> Result<()> {
     let mut rows: Vec<(&str, Status, f64)> = Vec::new();
     // compute seconds of the figures written to `out`, for RUNTIMES.json
     let mut computed_in: Vec<(&str, f64)> = Vec::new();
-    for (k, (id, figure)) in selected.iter().enumerate() {
+    for (k, figure) in selected.iter().copied().enumerate() {
+        let id = figure.id();
         let base = UNITS * k as u64;
         bar.set_position(base);
         bar.set_message(format!("{id} ({fidelity})"));
-        let Some(figure) = figure else {
-            rows.push((id, Status::NotImplemented, 0.0));
-            continue;
-        };
         let start = Instant::now();
         let progress = BarProgress { bar: &bar, base };
         let computed = if args.render_only {
@@ -151,8 +162,7 @@ pub fn figures(args: FiguresArgs) -> Result<()> {
             Err(e) => Status::Failed(e.to_string()),
             Ok(record) => {
                 let result = if args.check {
-                    let tol = tolerances.as_ref().expect("loaded for --check");
-                    check_record(id, &record, &golden_dir, tol).map(|outcome| match outcome {
+                    check_record(figure, &record, &golden_dir).map(|outcome| match outcome {
                         CheckOutcome::Match => Status::Match,
                         CheckOutcome::Skipped(reason) => Status::Skipped(reason),
                         CheckOutcome::Drift(mismatches) => {
@@ -165,7 +175,9 @@ pub fn figures(args: FiguresArgs) -> Result<()> {
                     let (svg, png) = (out.join(format!("{id}.svg")), out.join(format!("{id}.png")));
                     figure.render(&record, &svg, &png).map(|()| Status::Written)
                 } else {
-                    write_outputs(*figure, &record, &out).map(|()| Status::Written)
+                    write_outputs(figure, &record, &out)
+                        .and_then(|()| write_specs(figure, fidelity, args.seed, &out))
+                        .map(|_| Status::Written)
                 };
                 result.unwrap_or_else(|e| Status::Failed(e.to_string()))
             }
@@ -251,17 +263,79 @@ fn write_outputs(
     attnflow_figures::output::write_json_atomic(&out.join(format!("{id}.json")), record)
 }
 
-/// The line that announces a skipped figure: what is missing and how to get it.
-fn skip_notice(id: &str, reason: &str) -> String {
-    let mut line = format!("WARNING: figure {id} SKIPPED, nothing was written for it: {reason}");
-    if id == "glpr-fig1" {
-        // the only figure that needs something beyond the repository: the MiniLM weights
-        if !reason.contains("cargo xtask fetch-model") {
-            line.push_str("; the model weights come from `cargo xtask fetch-model`");
-        }
-        line.push_str("; afterwards `cargo xtask figures --only glpr-fig1` draws it");
+/// The folder of a figure's declared experiment specs: `<out>/<id>.specs`.
+pub fn specs_dir(out: &Path, id: &str) -> PathBuf {
+    out.join(format!("{id}.specs"))
+}
+
+/// Writes the experiment specs `figure` declares at `fidelity` with `seed`, resolved (every default
+/// filled, no paths), as `<out>/<id>.specs/<panel>.toml`, each atomically, and removes the `.toml`
+/// files of that folder no panel declares; returns the files written (none, and no folder, for a
+/// figure without particle-system runs).
+pub fn write_specs(
+    figure: &dyn DynFigure,
+    fidelity: Fidelity,
+    seed: u64,
+    out: &Path,
+) -> attnflow_figures::Result<Vec<PathBuf>> {
+    let id = figure.id();
+    let dir = specs_dir(out, id);
+    let specs = figure.experiment_specs(fidelity, seed)?;
+    let mut written = Vec::with_capacity(specs.len());
+    for (panel, resolved) in &specs {
+        let path = dir.join(format!("{panel}.toml"));
+        // named from the workspace root when the file lies below it (the command is run from
+        // there), else by its name: never an absolute path, so the bytes do not depend on the checkout
+        let file_name = format!("{panel}.toml");
+        let shown = if path.is_relative() {
+            path.display().to_string()
+        } else {
+            path.strip_prefix(crate::workspace_root())
+                .map_or(file_name, |relative| relative.display().to_string())
+        };
+        let text = format!(
+            "# {id}, panel {panel}, {fidelity} fidelity, seed {seed}: the run the figure declares, written by \
+             `cargo xtask figures`.\n# Rerun: {}\n\n{}",
+            rerun_command(&shown, resolved),
+            resolved.to_toml_string()?
+        );
+        attnflow_figures::output::write_atomic(&path, text.as_bytes())?;
+        written.push(path);
     }
-    line
+    if dir.is_dir() {
+        let io = |e| FigureError::Io {
+            path: dir.clone(),
+            source: e,
+        };
+        for entry in std::fs::read_dir(&dir).map_err(io)? {
+            let path = entry.map_err(io)?.path();
+            if path.extension().is_some_and(|e| e == "toml") && !written.contains(&path) {
+                std::fs::remove_file(&path).map_err(|source| FigureError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
+            }
+        }
+    }
+    Ok(written)
+}
+
+/// The command that reruns a declared spec stored at `path`: `attnflow phase-diagram` for a (t, beta)
+/// phase diagram (the engine's runner, the figure's numbers bit for bit), `attnflow run` otherwise.
+pub fn rerun_command(path: &str, resolved: &ResolvedSpec) -> String {
+    if resolved.phase_diagram_spec().is_ok() {
+        format!("attnflow phase-diagram --spec {path} --out x.json")
+    } else {
+        format!("attnflow run {path} --out x.json")
+    }
+}
+
+/// The line that announces a skipped figure: what is missing (the figure's reason says how to get it,
+/// e.g. `cargo xtask fetch-model` for glpr-fig1's weights) and how to draw it afterwards.
+fn skip_notice(id: &str, reason: &str) -> String {
+    format!(
+        "WARNING: figure {id} SKIPPED, nothing was written for it: {reason}; afterwards `cargo xtask figures --only {id}` draws it"
+    )
 }
 
 fn print_table(
@@ -285,9 +359,6 @@ fn print_table(
             Status::Drift(m) => format!("DRIFT: {} mismatching field(s) (listed below)", m.len()),
             Status::Blessed => "golden data rewritten".to_string(),
             Status::Skipped(reason) => format!("skipped: {reason}"),
-            Status::NotImplemented => {
-                "not implemented yet (no module in attnflow-figures)".to_string()
-            }
             Status::Failed(e) => format!("FAILED: {e}"),
         };
         println!("{id:<12} {seconds:>10.2}  {text}");
@@ -302,7 +373,9 @@ fn print_table(
         }
     }
     if golden_mode {
-        println!("(golden data: golden/<id>.json, tolerances: golden/tolerances.json)");
+        println!(
+            "(golden data: golden/<id>.json, tolerances: each figure's `Meta::tolerances` in crates/figures/src/figs/<id>.rs)"
+        );
     }
     let skipped: Vec<String> = rows
         .iter()
@@ -322,5 +395,61 @@ fn print_table(
                 eprintln!("{line}");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn written_specs_are_deterministic_relative_and_replace_stale_panels() {
+        let out = std::env::temp_dir().join(format!("attnflow-xtask-specs-{}", std::process::id()));
+        let figure = attnflow_figures::find("glpr-fig5").unwrap();
+        let stale = specs_dir(&out, "glpr-fig5").join("e-removed.toml");
+        attnflow_figures::output::write_atomic(&stale, b"n = 1\n").unwrap();
+        let first = write_specs(figure, Fidelity::Ci, DEFAULT_SEED, &out).unwrap();
+        let names: Vec<String> = first
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "a-ginibre.toml",
+                "b-wigner-psd.toml",
+                "c-ginibre-gf.toml",
+                "d-wigner-gf.toml"
+            ]
+        );
+        assert!(!stale.exists());
+        let bytes: Vec<Vec<u8>> = first.iter().map(|p| std::fs::read(p).unwrap()).collect();
+        write_specs(figure, Fidelity::Ci, DEFAULT_SEED, &out).unwrap();
+        for (path, before) in first.iter().zip(&bytes) {
+            let text = std::fs::read_to_string(path).unwrap();
+            assert_eq!(text.as_bytes(), before.as_slice());
+            // outside the workspace the rerun command names the file alone
+            assert!(!text.contains(&*out.to_string_lossy()), "{text}");
+            assert!(
+                text.contains("# Rerun: attnflow phase-diagram --spec a-ginibre.toml")
+                    == (path == &first[0])
+            );
+            // the file is the spec: reading it back resolves to the figure's declaration
+            let reread = attnflow_experiment::Spec::from_toml_str(&text)
+                .unwrap()
+                .resolve()
+                .unwrap();
+            let declared = figure.experiment_specs(Fidelity::Ci, DEFAULT_SEED).unwrap();
+            assert!(declared.iter().any(|(_, r)| *r == reread), "{text}");
+        }
+        // a figure without particle-system runs writes nothing, not even its folder
+        let theory = attnflow_figures::find("glpr-fig6").unwrap();
+        assert!(
+            write_specs(theory, Fidelity::Ci, DEFAULT_SEED, &out)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(!specs_dir(&out, "glpr-fig6").exists());
+        std::fs::remove_dir_all(&out).unwrap();
     }
 }

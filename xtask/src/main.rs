@@ -1,4 +1,5 @@
-//! `cargo xtask`: project automation (figures, golden data, reports, accuracy study, model fetch, benches).
+//! `cargo xtask`: project automation (figures, golden data, reports, accuracy study, model fetch, benches,
+//! animations).
 //!
 //! Every subcommand is a thin driver around library code; see each module.
 
@@ -6,6 +7,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 mod accuracy;
+mod animation;
 mod bench;
 mod crosscheck;
 mod figures;
@@ -37,6 +39,8 @@ enum Command {
     /// attnflow against the authors' algorithms (NumPy transcription) and stored results, written to
     /// `reports/CROSSCHECK.md`.
     Crosscheck(crosscheck::CrosscheckArgs),
+    /// GIF animations of SA trajectories on S^2 and S^1, written to `reports/animations/`.
+    Animate(animation::AnimateArgs),
 }
 
 fn main() -> Result<()> {
@@ -49,6 +53,7 @@ fn main() -> Result<()> {
         Command::Accuracy(args) => accuracy::accuracy(args),
         Command::Bench(args) => bench::bench(args),
         Command::Crosscheck(args) => crosscheck::crosscheck(args),
+        Command::Animate(args) => animation::animate(args),
     }
 }
 

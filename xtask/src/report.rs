@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use attnflow_figures::output::{read_json, write_atomic};
-use attnflow_figures::{ALL_IDS, registry};
+use attnflow_figures::{DynFigure, Fidelity, SummaryLine, registry};
 
 use crate::workspace_root;
 
@@ -21,52 +21,6 @@ pub struct ReportArgs {
     /// Output file (default: reports/REPORT.md).
     #[arg(long)]
     pub out: Option<PathBuf>,
-}
-
-/// What each figure is compared with in the paper (from the specs); the numbers come from the data.
-fn paper_comparison(id: &str) -> &'static str {
-    match id {
-        "glpr-fig1" => {
-            "Paper: layer 0 peaked near 0, mass moving right with depth, a spike at 1 in the deepest layers (ALBERT xlarge v2; our model differs, see issue 5)."
-        }
-        "glpr-fig2" => {
-            "Schematic; compare labels and thresholds with [GLPR] Figure 2. The figure quotes beta >= n^2/pi^2 for Thm 5.1, the written proof needs (n-1) tau*_beta < pi/2, about 4(n-1)^2/pi^2: both are reported."
-        }
-        "glpr-fig3" => {
-            "Paper: nothing clusters before t ~ 5; at d = 2 a wide band of intermediate probability for beta >~ 2 up to t = 30; the transition sharpens with d towards Gamma_{inf,delta}. Compare: the empirical 50% boundary beta(t) per d against Gamma_{inf,delta} and its distance shrinking with d."
-        }
-        "glpr-fig4" => {
-            "Paper's draw: 3 clusters at beta = 9 and 2 at beta = 4, frozen between t = 18 and 30. Compare: the distribution of cluster counts at t = 30 over seeds."
-        }
-        "glpr-fig5" => {
-            "Paper: sharp transitions and metastable regions in all four random-matrix ensembles. The authors' code applies V to row vectors (velocity V^T y); until this version panel (c) applied V = B / sqrt(d) as a column map and read 0.40 at beta = 9, t = 30, where the authors' code gives 0.19 and the paper's panel about 0.18 (panels (a), (b), (d) have laws invariant under that transposition). Where each panel's transition lies, against the authors' algorithm, is in the cross-check section below."
-        }
-        "glpr-fig6" => {
-            "Paper: g(tau) for beta = 2 and 6 with tau*_beta marked; tau* from cos tau* = (-1 + sqrt(1 + 4 beta^2)) / (2 beta)."
-        }
-        "bkkrw-fig1" => {
-            "Code: (a) D = I_3, nothing moves; (b) D = diag(1,3,4), all particles end at +-e3."
-        }
-        "bkkrw-fig2" => {
-            "Code: single / two / more clusters vs s for D = diag(s, 1); mean final energies against e^{max(s,1)}."
-        }
-        "bkkrw-fig3" => {
-            "Code: minimisers on S^2: uniform (I); concentrated near +-e2; two antipodal clusters at +-e2; ring {x3 = 0}."
-        }
-        "bkkrw-fig4" => {
-            "Tanh law d1 tanh(d1 a^2) = d2 tanh(d2 b^2); tau = 0.05 unstable for d2 >= 6, tau = 0.0005 stable."
-        }
-        "bkkrw-fig5" => {
-            "Optimal densities for D = diag(1, 1 + eps) against both ansaetze and the Funk-Hecke slope I_1(1) / (2 I_2(1))."
-        }
-        "bkkrw-fig6" => {
-            "Code: (a) D = -I_3: antipodal pairs on random axes; (b) D = diag(-1,-3,-4): all on +-e3."
-        }
-        "bkkrw-fig7" => {
-            "Single cluster at e2 (e^s) overtakes the pair at +-e1 (cosh 1) at s = ln cosh 1."
-        }
-        _ => "",
-    }
 }
 
 /// Inconsistencies of the papers that the report must state (spec glpr.md section 3, tfdy.md section 2).
@@ -89,7 +43,8 @@ pub fn report(args: ReportArgs) -> Result<()> {
         .out
         .unwrap_or_else(|| root.join("reports").join("REPORT.md"));
     let rel_dir = pathdiff(&fig_dir, out.parent().unwrap_or(&root));
-    let reg = registry();
+    // where the rerun commands, run from the workspace root, find the declared specs
+    let spec_dir = pathdiff(&fig_dir, &root);
     let mut md = String::new();
     writeln!(md, "# attnflow: reproduction report\n")?;
     writeln!(
@@ -99,105 +54,34 @@ pub fn report(args: ReportArgs) -> Result<()> {
         rel_dir
     )?;
     writeln!(md, "## Figures\n")?;
-    for id in ALL_IDS {
-        let path = fig_dir.join(format!("{id}.json"));
-        let figure = reg.iter().find(|f| f.id() == id);
-        let title = figure.map(|f| f.title()).unwrap_or("");
-        writeln!(
-            md,
-            "### {id}{}\n",
-            if title.is_empty() {
-                String::new()
-            } else {
-                format!(": {title}")
-            }
-        )?;
-        if !path.exists() {
-            let why = if figure.is_some() {
-                "no record yet: run `cargo xtask figures --only ".to_string()
-                    + id
-                    + "` (or it was skipped; see its message)"
-            } else {
-                "not implemented yet in attnflow-figures".to_string()
-            };
-            writeln!(md, "Not available: {why}.\n")?;
-            writeln!(md, "Comparison target: {}\n", paper_comparison(id))?;
-            continue;
-        }
-        let record = read_json(&path).with_context(|| format!("reading {}", path.display()))?;
-        let get = |key: &str| {
-            record
-                .get(key)
-                .map(|v| {
-                    v.as_str()
-                        .map(str::to_string)
-                        .unwrap_or_else(|| v.to_string())
-                })
-                .unwrap_or_default()
+    for figure in registry() {
+        let path = fig_dir.join(format!("{}.json", figure.id()));
+        let record = if path.exists() {
+            Some(read_json(&path).with_context(|| format!("reading {}", path.display()))?)
+        } else {
+            None
         };
-        writeln!(md, "![{id}]({rel_dir}/{id}.png)\n")?;
-        writeln!(
-            md,
-            "- fidelity: `{}`, seed: `{}`, attnflow {}",
-            get("fidelity"),
-            get("seed"),
-            get("attnflow_version")
-        )?;
-        writeln!(md, "- integrator: {}", get("integrator"))?;
-        if let Some(params) = record.get("params") {
-            writeln!(md, "- parameters: `{}`", serde_json::to_string(params)?)?;
-        }
-        writeln!(md)?;
-        writeln!(md, "Comparison with the paper: {}\n", paper_comparison(id))?;
-        if let Some(figure) = figure {
-            let lines = figure
-                .summary(&record)
-                .with_context(|| format!("summarising {id}"))?;
-            if !lines.is_empty() {
-                writeln!(md, "| quantity | value |\n|---|---|")?;
-                for line in lines {
-                    let cell = |text: &str| text.replace('|', "\\|");
-                    writeln!(md, "| {} | {} |", cell(&line.quantity), cell(&line.value))?;
-                }
-                writeln!(md)?;
-            }
-        }
+        md.push_str(&figure_section(
+            *figure,
+            record.as_ref(),
+            &rel_dir,
+            &spec_dir,
+        )?);
     }
     let paper_dir = root.join("reports").join("paper");
-    let paper_ids: Vec<&str> = ALL_IDS
+    let paper_runs: Vec<&dyn DynFigure> = registry()
         .iter()
         .copied()
-        .filter(|id| paper_dir.join(format!("{id}.json")).exists())
+        .filter(|figure| paper_dir.join(format!("{}.json", figure.id())).exists())
         .collect();
-    if !paper_ids.is_empty() {
+    if !paper_runs.is_empty() {
         writeln!(
             md,
             "## Paper-fidelity runs (`cargo xtask figures --fidelity paper --out reports/paper`)\n"
         )?;
-        for id in paper_ids {
-            let record = read_json(&paper_dir.join(format!("{id}.json")))?;
-            writeln!(md, "### {id} at paper fidelity\n")?;
-            writeln!(md, "![{id} (paper fidelity)](paper/{id}.png)\n")?;
-            writeln!(md, "- runtime: [paper/RUNTIMES.json](paper/RUNTIMES.json)")?;
-            if let Some(steps) = integrated_steps(&record) {
-                writeln!(md, "- {steps}")?;
-            }
-            if let Some(params) = record.get("params") {
-                writeln!(md, "- parameters: `{}`", serde_json::to_string(params)?)?;
-            }
-            writeln!(md)?;
-            if let Some(figure) = reg.iter().find(|f| f.id() == id) {
-                writeln!(md, "| quantity | value |\n|---|---|")?;
-                for line in figure.summary(&record)? {
-                    writeln!(
-                        md,
-                        "| {} | {} |",
-                        line.quantity.replace('|', "\\|"),
-                        line.value.replace('|', "\\|")
-                    )?;
-                }
-                writeln!(md)?;
-            }
+        for figure in paper_runs {
+            let record = read_json(&paper_dir.join(format!("{}.json", figure.id())))?;
+            md.push_str(&paper_section(figure, &record, "reports/paper")?);
         }
     }
     writeln!(md, "## Theorem table\n")?;
@@ -269,6 +153,146 @@ pub fn report(args: ReportArgs) -> Result<()> {
     Ok(())
 }
 
+/// The section of one figure: its picture, fidelity, seed, version, integrator and parameters from its
+/// `record` (or why there is none), the command that reruns a panel from its declared spec (in
+/// `spec_dir`, relative to the workspace root), the paper's claim from the figure's declaration, and
+/// the summary table.
+fn figure_section(
+    figure: &dyn DynFigure,
+    record: Option<&serde_json::Value>,
+    rel_dir: &str,
+    spec_dir: &str,
+) -> Result<String> {
+    let meta = figure.meta();
+    let id = meta.id;
+    let mut md = String::new();
+    writeln!(md, "### {id}: {}\n", meta.title)?;
+    let Some(record) = record else {
+        writeln!(
+            md,
+            "Not available: no record yet: run `cargo xtask figures --only {id}` (or it was skipped; see its message).\n"
+        )?;
+        writeln!(md, "Comparison target: {}\n", meta.claim)?;
+        return Ok(md);
+    };
+    let get = |key: &str| {
+        record
+            .get(key)
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string())
+            })
+            .unwrap_or_default()
+    };
+    writeln!(md, "![{id}]({rel_dir}/{id}.png)\n")?;
+    writeln!(
+        md,
+        "- fidelity: `{}`, seed: `{}`, attnflow {}",
+        get("fidelity"),
+        get("seed"),
+        get("attnflow_version")
+    )?;
+    writeln!(md, "- integrator: {}", get("integrator"))?;
+    if let Some(params) = record.get("params") {
+        writeln!(md, "- parameters: `{}`", serde_json::to_string(params)?)?;
+    }
+    writeln!(md)?;
+    if let Some(line) = rerun_line(figure, record, spec_dir)? {
+        writeln!(md, "{line}\n")?;
+    }
+    writeln!(md, "Comparison with the paper: {}\n", meta.claim)?;
+    let lines = figure
+        .summary(record)
+        .with_context(|| format!("summarising {id}"))?;
+    md.push_str(&summary_table(&lines));
+    Ok(md)
+}
+
+/// The section of a paper-fidelity run: picture, steps taken, parameters, the rerun command of a panel
+/// (specs in `spec_dir`) and summary table.
+fn paper_section(
+    figure: &dyn DynFigure,
+    record: &serde_json::Value,
+    spec_dir: &str,
+) -> Result<String> {
+    let id = figure.id();
+    let mut md = String::new();
+    writeln!(md, "### {id} at paper fidelity\n")?;
+    writeln!(md, "![{id} (paper fidelity)](paper/{id}.png)\n")?;
+    writeln!(md, "- runtime: [paper/RUNTIMES.json](paper/RUNTIMES.json)")?;
+    if let Some(steps) = integrated_steps(record) {
+        writeln!(md, "- {steps}")?;
+    }
+    if let Some(params) = record.get("params") {
+        writeln!(md, "- parameters: `{}`", serde_json::to_string(params)?)?;
+    }
+    writeln!(md)?;
+    if let Some(line) = rerun_line(figure, record, spec_dir)? {
+        writeln!(md, "{line}\n")?;
+    }
+    let lines = figure
+        .summary(record)
+        .with_context(|| format!("summarising {id}"))?;
+    md.push_str(&summary_table(&lines));
+    Ok(md)
+}
+
+/// "Rerun a panel: `<command>`" for the first panel the figure declares at the record's fidelity and
+/// seed (the spec file `cargo xtask figures` writes beside the record), with the names of all panels
+/// when there are several; `None` for a figure without particle-system runs.
+fn rerun_line(
+    figure: &dyn DynFigure,
+    record: &serde_json::Value,
+    spec_dir: &str,
+) -> Result<Option<String>> {
+    let id = figure.id();
+    let fidelity: Fidelity = record
+        .get("fidelity")
+        .and_then(serde_json::Value::as_str)
+        .with_context(|| format!("{id}: the record has no fidelity"))?
+        .parse()?;
+    let seed = record
+        .get("seed")
+        .and_then(serde_json::Value::as_u64)
+        .with_context(|| format!("{id}: the record has no seed"))?;
+    let specs = figure
+        .experiment_specs(fidelity, seed)
+        .with_context(|| format!("declaring the specs of {id}"))?;
+    let Some((first, resolved)) = specs.first() else {
+        return Ok(None);
+    };
+    let path = format!("{spec_dir}/{}.specs/{first}.toml", id);
+    let mut line = format!(
+        "Rerun a panel: `{}`",
+        crate::figures::rerun_command(&path, resolved)
+    );
+    if specs.len() > 1 {
+        let names: Vec<&str> = specs.iter().map(|(name, _)| name.as_str()).collect();
+        line.push_str(&format!(" (panels: {})", names.join(", ")));
+    }
+    Ok(Some(line))
+}
+
+/// A figure's summary as a Markdown table `| quantity | value |` followed by a blank line (nothing when
+/// the summary is empty); `|` in a cell is escaped.
+fn summary_table(lines: &[SummaryLine]) -> String {
+    if lines.is_empty() {
+        return String::new();
+    }
+    let cell = |text: &str| text.replace('|', "\\|");
+    let mut md = String::from("| quantity | value |\n|---|---|\n");
+    for line in lines {
+        md.push_str(&format!(
+            "| {} | {} |\n",
+            cell(&line.quantity),
+            cell(&line.value)
+        ));
+    }
+    md.push('\n');
+    md
+}
+
 /// `path` relative to `base` when it lies below it, else `path` itself (for links in the Markdown).
 /// "integrator steps: taken of total (...)" over the phase-diagram panels of a record, when it has them.
 fn integrated_steps(record: &serde_json::Value) -> Option<String> {
@@ -295,4 +319,61 @@ fn pathdiff(path: &std::path::Path, base: &std::path::Path) -> String {
     p.strip_prefix(&b)
         .map(|r| r.display().to_string())
         .unwrap_or_else(|_| path.display().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use attnflow_figures::output::read_json;
+
+    /// The golden record of `figure` (ci fidelity, in the repository) with a fixed version, so that a
+    /// release does not change the snapshots.
+    fn golden_record(figure: &dyn DynFigure) -> serde_json::Value {
+        let path = workspace_root()
+            .join("golden")
+            .join(format!("{}.json", figure.id()));
+        let mut record = read_json(&path).expect("golden record");
+        record["attnflow_version"] = "X.Y.Z".into();
+        record
+    }
+
+    #[test]
+    fn figure_sections_of_the_golden_records() {
+        for figure in registry() {
+            let section = figure_section(
+                *figure,
+                Some(&golden_record(*figure)),
+                "figures",
+                "reports/figures",
+            )
+            .unwrap();
+            insta::assert_snapshot!(format!("figure_section_{}", figure.id()), section);
+        }
+    }
+
+    #[test]
+    fn paper_section_of_a_golden_record() {
+        let figure = attnflow_figures::find("glpr-fig3").unwrap();
+        insta::assert_snapshot!(
+            paper_section(figure, &golden_record(figure), "reports/paper").unwrap()
+        );
+    }
+
+    #[test]
+    fn a_missing_record_names_the_command_and_the_claim() {
+        let figure = attnflow_figures::find("glpr-fig6").unwrap();
+        let section = figure_section(figure, None, "figures", "reports/figures").unwrap();
+        assert!(section.contains("cargo xtask figures --only glpr-fig6"));
+        assert!(section.contains(figure.meta().claim));
+    }
+
+    #[test]
+    fn summary_table_escapes_bars_and_is_empty_without_lines() {
+        assert_eq!(summary_table(&[]), "");
+        let table = summary_table(&[SummaryLine::new("|a| over b", "1 | 2")]);
+        assert_eq!(
+            table,
+            "| quantity | value |\n|---|---|\n| \\|a\\| over b | 1 \\| 2 |\n\n"
+        );
+    }
 }

@@ -1,13 +1,15 @@
-//! Criterion benches: one integrator step at the sizes of issue 2, 300 paper-Euler steps through
-//! `Integrator::advance`, and phase-diagram throughput.
+//! Criterion benches: one integrator step at the Figure 3 sizes, 300 fused paper-Euler steps
+//! through the solver, and phase-diagram throughput.
 //! Run with `cargo bench -p attnflow-dynamics`.
 
 use attnflow_dynamics::{
-    DormandPrince54, Integrator, IntegratorKind, MatrixEnsemble, ModelKind, Observer, PaperEuler,
-    PhaseDiagramSpec, Rk4, SelfAttention, observables::linspace, run_phase_diagram, sampling,
+    CommutatorFree4, CrouchGrossman3, DormandPrince54, EnergyStable, FusedPaperEuler, Integrator,
+    IntegratorKind, LieEuler, MatrixEnsemble, ModelKind, Observer, PaperEuler, PhaseDiagramSpec,
+    Rk4, Rkmk4, Rkmk45, SelfAttention, Solver, observables::linspace, run_phase_diagram, sampling,
 };
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
+use std::ops::ControlFlow;
 
 fn integrator_step(c: &mut Criterion) {
     let mut group = c.benchmark_group("step");
@@ -45,14 +47,14 @@ impl Observer for Counter {
     fn wants(&self, _k: usize) -> bool {
         false
     }
-    fn observe(&mut self, _k: usize, gram: &[f64]) -> bool {
+    fn observe(&mut self, _k: usize, gram: &[f64]) -> ControlFlow<()> {
         self.0 += gram.iter().filter(|&&g| g > 0.5).count() as u64;
-        false
+        ControlFlow::Continue(())
     }
 }
 
-/// 300 paper-Euler steps through `Integrator::advance`, which keeps the state transposed between
-/// fused steps (the ensembles' path); divide by 300 for one step.
+/// 300 paper-Euler steps through the solver with [`FusedPaperEuler`], which keeps the state
+/// transposed between fused steps (the ensembles' path); divide by 300 for one step.
 fn paper_euler_advance(c: &mut Criterion) {
     let mut group = c.benchmark_group("advance");
     for (n, d) in [(32, 2), (32, 32)] {
@@ -63,18 +65,53 @@ fn paper_euler_advance(c: &mut Criterion) {
         )
         .unwrap();
         let model = SelfAttention::sa(4.0).unwrap();
-        let mut integ = PaperEuler::default();
-        let mut x = x0.as_slice().to_vec();
         group.bench_function(format!("paper-euler/n={n}/d={d}/300 steps"), |b| {
             b.iter(|| {
-                x.copy_from_slice(x0.as_slice());
                 let mut counter = Counter(0);
-                integ
-                    .advance(&model, black_box(&mut x), n, d, 0.1, 300, &mut counter)
-                    .unwrap();
+                let fused = FusedPaperEuler::for_field(&model).unwrap();
+                let mut solver = Solver::new(&model, fused, black_box(&x0), 0.1)
+                    .unwrap()
+                    .with_observer(&mut counter);
+                solver.advance_to_step(300).unwrap();
                 black_box(counter.0)
             })
         });
+    }
+    group.finish();
+}
+
+/// One step of each Lie-group integrator (`attnflow_dynamics::lie`), beside RK4 with projection,
+/// on SA with beta = 4, and of the energy-stable step (minimising movement, implicit) at d = 3.
+fn lie_step(c: &mut Criterion) {
+    let mut group = c.benchmark_group("lie_step");
+    for (n, d) in [(32, 3), (32, 32)] {
+        let x0 = sampling::uniform_sphere(
+            n,
+            d,
+            &mut sampling::stream(0, 0, sampling::Purpose::InitialCondition),
+        )
+        .unwrap();
+        let model = SelfAttention::sa(4.0).unwrap();
+        let mut integrators: Vec<Box<dyn Integrator>> = vec![
+            Box::new(Rk4::default()),
+            Box::new(LieEuler::default()),
+            Box::new(CrouchGrossman3::default()),
+            Box::new(Rkmk4::default()),
+            Box::new(CommutatorFree4::default()),
+            Box::new(Rkmk45::fixed()),
+        ];
+        if d == 3 {
+            integrators.push(Box::new(EnergyStable::default()));
+        }
+        for mut integ in integrators {
+            let mut x = x0.as_slice().to_vec();
+            group.bench_function(format!("{}/n={n}/d={d}", integ.name()), |b| {
+                b.iter(|| {
+                    x.copy_from_slice(x0.as_slice());
+                    integ.step(&model, black_box(&mut x), n, d, 0.1).unwrap();
+                })
+            });
+        }
     }
     group.finish();
 }
@@ -108,6 +145,7 @@ fn phase_diagram_throughput(c: &mut Criterion) {
 criterion_group!(
     benches,
     integrator_step,
+    lie_step,
     paper_euler_advance,
     phase_diagram_throughput
 );

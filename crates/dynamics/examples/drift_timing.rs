@@ -69,7 +69,7 @@ fn main() {
         println!(
             "n={n} d={d}: drift {drift:.2} us = transpose {transpose:.2} + gram {gram:.2} + weights {weights:.2} + average {average:.2} + rest; euler + normalise {normalize:.2}; euler step {step:.2} us (from x0 every step: {fresh:.2} us)"
         );
-        // the fused step's two kernels, on aligned buffers as in `PaperEuler::advance`
+        // the fused step's two kernels, on aligned buffers as in `FusedPaperEuler`
         let xt = kernel::AlignedBuf::from_slice(&xt);
         let (mut g, mut e, mut z) = (
             kernel::AlignedBuf::zeros(n * n),

@@ -1,12 +1,27 @@
 //! Configurations: n particles x_1, ..., x_n on the unit sphere S^{d-1} of R^d (\[GLPR\] section 2),
 //! or in R^d for the pure-attention model (9.1). Stored row-major, one particle per row.
 
-use crate::error::{DynamicsError, Result, check_sizes};
+use crate::error::{DynamicsError, Result};
+use crate::validate::check_sizes;
 
 /// Tolerance on |‖x_i‖ - 1| accepted when a configuration is built from user data.
 pub const UNIT_NORM_TOLERANCE: f64 = 1e-9;
 
 /// n points in R^d, row-major (`data[i * d + k]` is coordinate k of particle i).
+///
+/// ```
+/// use attnflow_dynamics::Configuration;
+/// // three points of the circle S^1
+/// let x = Configuration::new(3, 2, vec![1.0, 0.0, 0.0, 1.0, -1.0, 0.0])?;
+/// assert_eq!((x.n(), x.d()), (3, 2));
+/// assert_eq!(x.row(1), &[0.0, 1.0]);
+/// assert_eq!(x.gram()[0 * 3 + 2], -1.0); // <x_1, x_3>
+/// // off the sphere: refused, unless normalised explicitly
+/// assert!(Configuration::new(1, 2, vec![3.0, 4.0]).is_err());
+/// let y = Configuration::normalized(1, 2, vec![3.0, 4.0])?;
+/// assert_eq!(y.row(0), &[0.6, 0.8]);
+/// # Ok::<(), attnflow_dynamics::DynamicsError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Configuration {
     n: usize,

@@ -14,41 +14,19 @@
 //! Realisations run in parallel (rayon) in blocks of fixed size; each block sums integer hit counts,
 //! and blocks are combined in index order, so results are bit-identical for any number of threads.
 
-use crate::error::{Result, check_positive, invalid};
-use crate::integrate::{IntegratorKind, Observer};
+use crate::error::{Result, invalid};
+use crate::integrate::IntegratorKind;
 use crate::matrix::SquareMatrix;
-use crate::model::{Normalization, SelfAttention, Value, VectorField};
+use crate::model::{ModelKind, SelfAttention, Value, VectorField};
 use crate::observables::{all_pairs_above, checkpoint_steps, pairs_above};
 use crate::reduced::{Representation, reduced_dimension};
 use crate::sampling::{Purpose, ginibre, goe, stream, uniform_sphere, uniform_sphere_reduced};
+use crate::solver::{Observer, Solver};
+use crate::validate::check_positive;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicUsize, Ordering};
-
-/// Softmax (SA) or unnormalised (USA) attention.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ModelKind {
-    Sa,
-    Usa,
-}
-
-impl ModelKind {
-    /// Lower-case name ("sa" / "usa").
-    pub fn name(self) -> &'static str {
-        match self {
-            ModelKind::Sa => "sa",
-            ModelKind::Usa => "usa",
-        }
-    }
-
-    pub fn normalization(self) -> Normalization {
-        match self {
-            ModelKind::Sa => Normalization::Softmax,
-            ModelKind::Usa => Normalization::Uniform,
-        }
-    }
-}
 
 /// Weight matrices of the particle system, \[GLPR\] Figure 5 (an independent draw per realisation).
 /// G, G1, G2, G3 denote independent d x d Ginibre matrices (i.i.d. N(0, 1) entries); B = Q^T K.
@@ -221,7 +199,7 @@ const BLOCK: usize = 16;
 
 impl PhaseDiagramSpec {
     pub fn validate(&self) -> Result<()> {
-        crate::error::check_dimensions(self.n, self.d)?;
+        crate::validate::check_dimensions(self.n, self.d)?;
         if self.n < 2 {
             return Err(invalid("n", "a pair statistic needs n >= 2"));
         }
@@ -230,10 +208,10 @@ impl PhaseDiagramSpec {
             Representation::Reduced => reduced_dimension(self.n, self.d),
             Representation::Full => self.d,
         };
-        crate::error::element_count("n * d", self.n, dim)?;
-        crate::error::element_count("n * n", self.n, self.n)?;
+        crate::validate::element_count("n * d", self.n, dim)?;
+        crate::validate::element_count("n * n", self.n, self.n)?;
         if self.matrices != MatrixEnsemble::Identity {
-            crate::error::element_count("d * d", self.d, self.d)?;
+            crate::validate::element_count("d * d", self.d, self.d)?;
         }
         check_positive("dt", self.dt)?;
         if self.realizations == 0 {
@@ -254,12 +232,7 @@ impl PhaseDiagramSpec {
                 ),
             ));
         }
-        if !(self.delta > 0.0 && self.delta < 2.0) {
-            return Err(invalid(
-                "delta",
-                format!("must lie in (0, 2), got {}", self.delta),
-            ));
-        }
+        crate::validate::check_delta(self.delta)?;
         if self.betas.is_empty() || self.betas.iter().any(|b| !(b.is_finite() && *b >= 0.0)) {
             return Err(invalid(
                 "betas",
@@ -326,12 +299,12 @@ impl PhaseDiagramSpec {
 
     fn model(&self, beta: f64, rng: &mut crate::sampling::Pcg64) -> Result<SelfAttention> {
         match self.matrices.draw(self.d, rng)? {
-            None => SelfAttention::general(beta, None, Value::Identity, self.model.normalization()),
+            None => SelfAttention::general(beta, None, Value::Identity, self.model),
             Some(draw) => SelfAttention::general(
                 beta,
                 Some(draw.interaction.clone()),
                 Value::Matrix(draw.value_applied()),
-                self.model.normalization(),
+                self.model,
             ),
         }
     }
@@ -376,10 +349,10 @@ fn run_realisation(
         Representation::Reduced => uniform_sphere_reduced(n, d, &mut init_rng)?,
         Representation::Full => uniform_sphere(n, d, &mut init_rng)?,
     };
-    let dim = x0.d();
     let model = spec.model(beta, &mut stream(spec.seed, index, Purpose::Matrices))?;
-    let mut integrator = spec.integrator.build()?;
-    let mut x = crate::kernel::AlignedBuf::from_slice(x0.as_slice());
+    debug_assert!(model.geometry() == crate::model::Geometry::Sphere);
+    // the paper's Euler step on X^T for Q = K = V = I (the Figure 3 workload)
+    let stepper = spec.integrator.stepper_for(&model)?;
     let mut observer = CheckpointCounts {
         n,
         threshold: 1.0 - spec.delta,
@@ -391,9 +364,10 @@ fn run_realisation(
             && spec.matrices == MatrixEnsemble::Identity,
         tally,
     };
-    let taken = integrator.advance(&model, &mut x, n, dim, spec.dt, steps, &mut observer)?;
+    let mut solver = Solver::new(&model, stepper, &x0, spec.dt)?.with_observer(&mut observer);
+    solver.advance_to_step(steps)?;
+    let taken = solver.state().step;
     observer.tally.steps += taken as u64;
-    debug_assert!(model.geometry() == crate::model::Geometry::Sphere);
     Ok(())
 }
 
@@ -424,7 +398,7 @@ impl Observer for CheckpointCounts<'_> {
     fn wants(&self, k: usize) -> bool {
         !self.ck_at_step[k].is_empty()
     }
-    fn observe(&mut self, k: usize, g: &[f64]) -> bool {
+    fn observe(&mut self, k: usize, g: &[f64]) -> ControlFlow<()> {
         let (n, pairs) = (self.n, (self.n * (self.n - 1)) as u64);
         // between checkpoints only the consensus test matters (it stops at the first row with a
         // pair below the bound)
@@ -438,8 +412,9 @@ impl Observer for CheckpointCounts<'_> {
         };
         if locked {
             (k + 1..=self.steps).for_each(|later| self.record(later, pairs, 1));
+            return ControlFlow::Break(());
         }
-        locked
+        ControlFlow::Continue(())
     }
 }
 
@@ -920,7 +895,7 @@ mod tests {
             beta,
             Some(b.clone()),
             Value::Matrix(v.clone()),
-            Normalization::Softmax,
+            ModelKind::Sa,
         )
         .unwrap();
         let mut other = x0.as_slice().to_vec();

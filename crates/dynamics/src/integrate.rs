@@ -1,25 +1,36 @@
-//! Time integration of xdot = F(x) on (S^{d-1})^n behind one trait, [`Integrator`]:
+//! The time-stepping schemes for xdot = F(x) on (S^{d-1})^n (\[GLPR\] (2.3)-(2.6)), each one step
+//! of size h at a time; the [`Solver`] owns the state and the time and drives
+//! them:
 //!
 //! - [`PaperEuler`]: the scheme of the authors' code (\[GLPR\] section 1, "How the paper's figures were
 //!   integrated"): `x_i <- normalize(x_i + h sum_j A_ij V x_j)`, explicit Euler on the unprojected
 //!   drift followed by renormalisation. First order (a retraction of the projected Euler step).
+//! - [`FusedPaperEuler`]: the same step for single-head B = V = I self-attention on the sphere, on
+//!   the transposed state X^T with the drift fused into the update (the same bits, two passes).
 //! - [`Rk4`]: classical fourth-order Runge-Kutta on the projected velocity, then each x_i is
 //!   renormalised (projection onto the sphere; keeps order 4).
 //! - [`DormandPrince54`]: the embedded Dormand-Prince 5(4) pair with error control (mixed
-//!   absolute/relative RMS norm), a standard step-size controller and projection after every
-//!   accepted step; statistics of accepted/rejected steps and field evaluations. Its `fixed` mode
+//!   absolute/relative RMS norm), a standard step-size controller (`EmbeddedStepControl`, shared
+//!   with [`crate::lie::Rkmk45`]) and projection after every accepted step; statistics of accepted/rejected steps and field evaluations. Its `fixed` mode
 //!   takes exactly one fifth-order step per call (no error control), for order studies.
 //!
-//! On the Euclidean geometry (model (9.1)) no renormalisation takes place.
+//! - [`crate::energy_stable::EnergyStable`]: the minimising-movement (implicit Euler) step of the
+//!   gradient-flow fields of \[GLPR\] section 3, energy non-decreasing at every step size.
+//!
+//! On the Euclidean geometry (model (9.1)) no renormalisation takes place. [`PaperEuler`],
+//! [`Rk4`] and [`DormandPrince54`] are [`Integrator`]s (row-major state, any field);
+//! [`AttentionStepper`] picks the fused step for an [`IntegratorKind`] where the field has it.
 
-use crate::error::{DynamicsError, Result, check_positive, invalid};
+use crate::error::{DynamicsError, Result, invalid};
 use crate::kernel::AlignedBuf;
-use crate::model::{Geometry, VectorField, Workspace};
+use crate::model::{Geometry, SelfAttention, VectorField, Workspace};
+use crate::solver::{Layout, Solver, Stepper};
+use crate::validate::check_positive;
 
 /// Work counters of an integrator since its creation.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct IntegrationStats {
-    /// Calls of [`Integrator::step`].
+    /// Steps taken (calls of [`Integrator::step`] or [`Stepper::step_state`]).
     pub steps: u64,
     /// Internal steps accepted (equal to `steps` for fixed-step schemes).
     pub accepted: u64,
@@ -29,7 +40,23 @@ pub struct IntegrationStats {
     pub evaluations: u64,
 }
 
-/// One way to advance particles in time.
+/// One step of a scheme on the row-major state of any field: the building block a
+/// [`Solver`] drives (every integrator is a [`Stepper`] for every field).
+///
+/// ```
+/// use attnflow_dynamics::{Integrator, Rk4, SelfAttention, sampling};
+///
+/// let field = SelfAttention::usa(1.0)?;
+/// let x0 = sampling::uniform_sphere(5, 3, &mut sampling::stream(3, 0, sampling::Purpose::Other(0)))?;
+/// let mut x = x0.as_slice().to_vec();
+/// let mut rk4 = Rk4::default();
+/// rk4.step(&field, &mut x, 5, 3, 0.1)?;
+/// assert_eq!((rk4.order(), rk4.stats().evaluations), (4, 4));
+/// for row in x.chunks_exact(3) {
+///     assert!((row.iter().map(|v| v * v).sum::<f64>() - 1.0).abs() < 1e-14);
+/// }
+/// # Ok::<(), attnflow_dynamics::DynamicsError>(())
+/// ```
 pub trait Integrator: Send {
     /// Short name used in metadata (`paper-euler`, `rk4`, `dp54`).
     fn name(&self) -> &'static str;
@@ -48,73 +75,60 @@ pub trait Integrator: Send {
     /// Work counters.
     fn stats(&self) -> IntegrationStats;
     /// The Gram matrix of the state *before* the last step, when the step computed it anyway
-    /// (paper Euler on single-head B = I models); saves the observables a Gram product.
+    /// (paper Euler on single-head B = I models); saves the observers a Gram product.
     fn gram_before_last_step(&self) -> Option<&[f64]> {
         None
     }
-    /// Takes `steps` steps of size h from x (row-major, n x d; it holds the last state on return),
-    /// showing the states to `observer` through their Gram matrices: every state whose Gram
-    /// matrix a step computed anyway, and every state the observer [`Observer::wants`] (a Gram
-    /// product then). Stops early when [`Observer::observe`] returns true. Returns the number of
-    /// steps taken.
-    #[allow(clippy::too_many_arguments)]
-    fn advance(
+}
+
+impl<I: Integrator + ?Sized> Integrator for Box<I> {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+    fn order(&self) -> u32 {
+        (**self).order()
+    }
+    fn step(
         &mut self,
         field: &dyn VectorField,
         x: &mut [f64],
         n: usize,
         d: usize,
         h: f64,
-        steps: usize,
-        observer: &mut dyn Observer,
-    ) -> Result<usize> {
-        advance_by_steps(self, field, x, n, d, h, 1..=steps, observer)
+    ) -> Result<()> {
+        (**self).step(field, x, n, d, h)
+    }
+    fn stats(&self) -> IntegrationStats {
+        (**self).stats()
+    }
+    fn gram_before_last_step(&self) -> Option<&[f64]> {
+        (**self).gram_before_last_step()
     }
 }
 
-/// What [`Integrator::advance`] shows the states to (the ensembles' statistics).
-pub trait Observer {
-    /// Whether state k (after k steps) must be observed even when no step computed its Gram matrix.
-    fn wants(&self, k: usize) -> bool;
-    /// Observes state k through its Gram matrix G_ij = <x_i, x_j>; true stops the run.
-    fn observe(&mut self, k: usize, gram: &[f64]) -> bool;
-}
-
-/// [`Integrator::advance`] by [`Integrator::step`], for steps `ks` (the numbers of the states they
-/// reach). Returns the number of the last step taken.
-#[allow(clippy::too_many_arguments)]
-fn advance_by_steps<I: Integrator + ?Sized>(
-    integrator: &mut I,
-    field: &dyn VectorField,
-    x: &mut [f64],
-    n: usize,
-    d: usize,
-    h: f64,
-    ks: std::ops::RangeInclusive<usize>,
-    observer: &mut dyn Observer,
-) -> Result<usize> {
-    let last = *ks.end();
-    let mut gram = AlignedBuf::zeros(n * n);
-    for k in ks {
-        integrator
-            .step(field, x, n, d, h)
-            .map_err(|e| at_time(e, k as f64 * h))?;
-        // the step computed the Gram matrix of state k - 1: observe it
-        let free = integrator.gram_before_last_step();
-        if let Some(g) = free
-            && observer.observe(k - 1, g)
-        {
-            return Ok(k);
-        }
-        // with free Gram matrices, state k is seen at the next step (the last one excepted)
-        if (free.is_none() || k == last) && observer.wants(k) {
-            crate::kernel::gram(x, n, d, &mut gram);
-            if observer.observe(k, &gram) {
-                return Ok(k);
-            }
-        }
+impl<I: Integrator + ?Sized> Integrator for &mut I {
+    fn name(&self) -> &'static str {
+        (**self).name()
     }
-    Ok(last)
+    fn order(&self) -> u32 {
+        (**self).order()
+    }
+    fn step(
+        &mut self,
+        field: &dyn VectorField,
+        x: &mut [f64],
+        n: usize,
+        d: usize,
+        h: f64,
+    ) -> Result<()> {
+        (**self).step(field, x, n, d, h)
+    }
+    fn stats(&self) -> IntegrationStats {
+        (**self).stats()
+    }
+    fn gram_before_last_step(&self) -> Option<&[f64]> {
+        (**self).gram_before_last_step()
+    }
 }
 
 /// Integrator choice by name (CLI, parameter files).
@@ -128,6 +142,24 @@ pub enum IntegratorKind {
         rtol: f64,
         atol: f64,
     },
+    /// Lie-Euler on the sphere ([`crate::lie::LieEuler`]; the Lie-group methods never project
+    /// and refuse the Euclidean model).
+    LieEuler,
+    /// Crouch-Grossman order 3 ([`crate::lie::CrouchGrossman3`]).
+    Cg3,
+    /// Runge-Kutta-Munthe-Kaas order 4 ([`crate::lie::Rkmk4`]).
+    Rkmk4,
+    /// Commutator-free order 4 ([`crate::lie::CommutatorFree4`]).
+    Cf4,
+    /// Adaptive RKMK with the Dormand-Prince 5(4) pair ([`crate::lie::Rkmk45`]), tolerances as
+    /// for `Dp54`.
+    Rkmk45 {
+        rtol: f64,
+        atol: f64,
+    },
+    /// The energy-stable minimising-movement step for the gradient-flow fields
+    /// ([`crate::energy_stable::EnergyStable`], default tolerance; refuses other fields).
+    EnergyStable,
 }
 
 impl IntegratorKind {
@@ -136,6 +168,12 @@ impl IntegratorKind {
             IntegratorKind::PaperEuler => Box::new(PaperEuler::default()),
             IntegratorKind::Rk4 => Box::new(Rk4::default()),
             IntegratorKind::Dp54 { rtol, atol } => Box::new(DormandPrince54::new(rtol, atol)?),
+            IntegratorKind::LieEuler => Box::new(crate::lie::LieEuler::default()),
+            IntegratorKind::Cg3 => Box::new(crate::lie::CrouchGrossman3::default()),
+            IntegratorKind::Rkmk4 => Box::new(crate::lie::Rkmk4::default()),
+            IntegratorKind::Cf4 => Box::new(crate::lie::CommutatorFree4::default()),
+            IntegratorKind::Rkmk45 { rtol, atol } => Box::new(crate::lie::Rkmk45::new(rtol, atol)?),
+            IntegratorKind::EnergyStable => Box::new(crate::energy_stable::EnergyStable::default()),
         })
     }
     pub fn name(self) -> &'static str {
@@ -143,6 +181,117 @@ impl IntegratorKind {
             IntegratorKind::PaperEuler => "paper-euler",
             IntegratorKind::Rk4 => "rk4",
             IntegratorKind::Dp54 { .. } => "dp54",
+            IntegratorKind::LieEuler => "lie-euler",
+            IntegratorKind::Cg3 => "cg3",
+            IntegratorKind::Rkmk4 => "rkmk4",
+            IntegratorKind::Cf4 => "cf4",
+            IntegratorKind::Rkmk45 { .. } => "rkmk45",
+            IntegratorKind::EnergyStable => "energy-stable",
+        }
+    }
+    /// The stepper of this scheme for `field`: [`FusedPaperEuler`] for the paper's Euler step
+    /// where the field has the fused kernel, else the row-major [`Self::build`].
+    pub fn stepper_for(self, field: &SelfAttention) -> Result<AttentionStepper> {
+        if self == IntegratorKind::PaperEuler
+            && let Some(fused) = FusedPaperEuler::for_field(field)
+        {
+            return Ok(AttentionStepper::Fused(fused));
+        }
+        Ok(AttentionStepper::Rows(self.build()?))
+    }
+}
+
+/// The stepper [`IntegratorKind::stepper_for`] picks for a [`SelfAttention`] field.
+///
+/// ```
+/// use attnflow_dynamics::{AttentionStepper, IntegratorKind, SelfAttention};
+///
+/// let sa = SelfAttention::sa(2.0)?;
+/// let fused = IntegratorKind::PaperEuler.stepper_for(&sa)?;
+/// assert!(matches!(fused, AttentionStepper::Fused(_)));
+/// let causal = SelfAttention::sa(2.0)?.with_causal_mask();
+/// let rows = IntegratorKind::PaperEuler.stepper_for(&causal)?;
+/// assert!(matches!(rows, AttentionStepper::Rows(_)));
+/// # Ok::<(), attnflow_dynamics::DynamicsError>(())
+/// ```
+// one per solver: the size does not matter, and the fused step stays one indirection away
+#[allow(clippy::large_enum_variant)]
+pub enum AttentionStepper {
+    /// The paper's Euler step on the transposed state.
+    Fused(FusedPaperEuler),
+    /// A row-major integrator.
+    Rows(Box<dyn Integrator>),
+}
+
+impl AttentionStepper {
+    /// Work counters since the stepper's creation.
+    pub fn stats(&self) -> IntegrationStats {
+        self.work()
+    }
+}
+
+/// A borrowed stepper (to read its counters after [`integrate`]).
+impl Stepper<SelfAttention> for &mut AttentionStepper {
+    fn scheme(&self) -> &'static str {
+        (**self).scheme()
+    }
+    fn layout(&self) -> Layout {
+        (**self).layout()
+    }
+    fn step_state(
+        &mut self,
+        field: &SelfAttention,
+        state: &mut [f64],
+        n: usize,
+        d: usize,
+        h: f64,
+    ) -> Result<()> {
+        (**self).step_state(field, state, n, d, h)
+    }
+    fn gram_before_step(&self) -> Option<&[f64]> {
+        (**self).gram_before_step()
+    }
+    fn work(&self) -> IntegrationStats {
+        (**self).work()
+    }
+}
+
+impl Stepper<SelfAttention> for AttentionStepper {
+    fn scheme(&self) -> &'static str {
+        match self {
+            AttentionStepper::Fused(s) => s.scheme(),
+            AttentionStepper::Rows(s) => s.name(),
+        }
+    }
+    fn layout(&self) -> Layout {
+        match self {
+            AttentionStepper::Fused(_) => Layout::Transposed,
+            AttentionStepper::Rows(_) => Layout::Rows,
+        }
+    }
+    fn step_state(
+        &mut self,
+        field: &SelfAttention,
+        state: &mut [f64],
+        n: usize,
+        d: usize,
+        h: f64,
+    ) -> Result<()> {
+        match self {
+            AttentionStepper::Fused(s) => s.step_state(field, state, n, d, h),
+            AttentionStepper::Rows(s) => s.step(field, state, n, d, h),
+        }
+    }
+    fn gram_before_step(&self) -> Option<&[f64]> {
+        match self {
+            AttentionStepper::Fused(s) => s.gram_before_step(),
+            AttentionStepper::Rows(s) => s.gram_before_last_step(),
+        }
+    }
+    fn work(&self) -> IntegrationStats {
+        match self {
+            AttentionStepper::Fused(s) => s.work(),
+            AttentionStepper::Rows(s) => s.stats(),
         }
     }
 }
@@ -157,17 +306,7 @@ fn finish_step(field: &dyn VectorField, x: &mut [f64], d: usize) -> Result<()> {
     })
 }
 
-/// Stamps the time `t` on a [`DynamicsError::NonFiniteState`] whose time is unknown (NaN).
-fn at_time(e: DynamicsError, t: f64) -> DynamicsError {
-    match e {
-        DynamicsError::NonFiniteState { t: unknown } if unknown.is_nan() => {
-            DynamicsError::NonFiniteState { t }
-        }
-        other => other,
-    }
-}
-
-fn finite_state(finite: bool) -> Result<()> {
+pub(crate) fn finite_state(finite: bool) -> Result<()> {
     if finite {
         Ok(())
     } else {
@@ -175,9 +314,9 @@ fn finite_state(finite: bool) -> Result<()> {
     }
 }
 
-fn check_step(h: f64, x: &[f64], n: usize, d: usize) -> Result<()> {
+pub(crate) fn check_step(h: f64, x: &[f64], n: usize, d: usize) -> Result<()> {
     check_positive("dt", h)?;
-    crate::error::check_sizes(n, d)?;
+    crate::validate::check_sizes(n, d)?;
     if x.len() != n * d {
         return Err(invalid(
             "x",
@@ -187,14 +326,54 @@ fn check_step(h: f64, x: &[f64], n: usize, d: usize) -> Result<()> {
     Ok(())
 }
 
-/// The authors' scheme: explicit Euler on the unprojected drift, then renormalisation.
+/// The authors' scheme: explicit Euler on the unprojected drift, then renormalisation, on the
+/// row-major state of any field.
+///
+/// ```
+/// use attnflow_dynamics::{Integrator, PaperEuler, SelfAttention, sampling};
+///
+/// // beta = 0 (SA): every drift is the mean m of the points, x_i <- (x_i + h m) / |x_i + h m|
+/// let field = SelfAttention::sa(0.0)?;
+/// let x0 = sampling::uniform_sphere(4, 3, &mut sampling::stream(2, 0, sampling::Purpose::Other(0)))?;
+/// let mean: Vec<f64> = (0..3).map(|k| (0..4).map(|i| x0.row(i)[k]).sum::<f64>() / 4.0).collect();
+/// let mut x = x0.as_slice().to_vec();
+/// PaperEuler::default().step(&field, &mut x, 4, 3, 0.1)?;
+/// for i in 0..4 {
+///     let y: Vec<f64> = (0..3).map(|k| x0.row(i)[k] + 0.1 * mean[k]).collect();
+///     let r = y.iter().map(|v| v * v).sum::<f64>().sqrt();
+///     for k in 0..3 {
+///         assert!((x[i * 3 + k] - y[k] / r).abs() < 1e-15);
+///     }
+/// }
+/// # Ok::<(), attnflow_dynamics::DynamicsError>(())
+/// ```
 #[derive(Debug, Default, Clone)]
 pub struct PaperEuler {
     ws: Workspace,
     drift: AlignedBuf,
-    /// The state transposed (d x n) for the fused step.
-    transposed: AlignedBuf,
     stats: IntegrationStats,
+}
+
+/// The paper's Euler step on the row-major state x: drift, update and renormalisation (in one pass
+/// on the sphere).
+fn paper_euler_rows(
+    field: &dyn VectorField,
+    x: &mut [f64],
+    n: usize,
+    d: usize,
+    h: f64,
+    ws: &mut Workspace,
+    drift: &mut AlignedBuf,
+) -> Result<()> {
+    drift.resize(n * d);
+    field.drift_into(x, n, d, drift, ws)?;
+    if field.geometry() == Geometry::Sphere {
+        return finite_state(crate::kernel::euler_normalize_rows(x, drift, h, d));
+    }
+    x.iter_mut()
+        .zip(drift.iter())
+        .for_each(|(xi, fi)| *xi += h * fi);
+    finish_step(field, x, d)
 }
 
 impl Integrator for PaperEuler {
@@ -213,29 +392,10 @@ impl Integrator for PaperEuler {
         h: f64,
     ) -> Result<()> {
         check_step(h, x, n, d)?;
-        self.drift.resize(n * d);
-        self.transposed.resize(n * d);
         self.stats.steps += 1;
         self.stats.accepted += 1;
         self.stats.evaluations += 1;
-        if field.geometry() == Geometry::Sphere {
-            crate::kernel::transpose(x, n, d, &mut self.transposed);
-            if let Some(finite) =
-                field.fused_paper_euler_transposed(&mut self.transposed, n, d, h, &mut self.ws)?
-            {
-                crate::kernel::transpose(&self.transposed, d, n, x);
-                return finite_state(finite);
-            }
-        }
-        field.drift_into(x, n, d, &mut self.drift, &mut self.ws)?;
-        if field.geometry() == Geometry::Sphere {
-            // update and renormalisation in one pass
-            return finite_state(crate::kernel::euler_normalize_rows(x, &self.drift, h, d));
-        }
-        x.iter_mut()
-            .zip(self.drift.iter())
-            .for_each(|(xi, fi)| *xi += h * fi);
-        finish_step(field, x, d)
+        paper_euler_rows(field, x, n, d, h, &mut self.ws, &mut self.drift)
     }
     fn stats(&self) -> IntegrationStats {
         self.stats
@@ -243,55 +403,92 @@ impl Integrator for PaperEuler {
     fn gram_before_last_step(&self) -> Option<&[f64]> {
         self.ws.last_gram()
     }
-    /// On the sphere, with a field that has a fused step
-    /// ([`VectorField::fused_paper_euler_transposed`]), the state stays transposed from the first
-    /// step to the last (no transposes in between; the same bits as [`Integrator::step`]).
-    #[allow(clippy::too_many_arguments)]
-    fn advance(
+}
+
+/// The paper's Euler step for [`SelfAttention`] on the transposed state X^T (d x n), which the
+/// [`Solver`] keeps from the first step to the last: where the field has the fused kernel
+/// ([`SelfAttention::has_fused_paper_euler`]: one head, B = V = I, no mask, on the sphere), two
+/// passes per step (Gram matrix and weights; average, update and renormalisation), else (or for
+/// a state whose norms are too uneven for the symmetric weights) [`PaperEuler`]'s row-major step.
+/// The same bits as [`PaperEuler`] either way.
+///
+/// ```
+/// use attnflow_dynamics::{FusedPaperEuler, PaperEuler, SelfAttention, Solver, sampling};
+///
+/// let field = SelfAttention::sa(3.0)?;
+/// let x0 = sampling::uniform_sphere(16, 5, &mut sampling::stream(4, 0, sampling::Purpose::Other(0)))?;
+/// let fused = FusedPaperEuler::for_field(&field).expect("SA has the fused step");
+/// let mut a = Solver::new(&field, fused, &x0, 0.1)?;
+/// let mut b = Solver::new(&field, PaperEuler::default(), &x0, 0.1)?;
+/// a.advance_to(3.0)?;
+/// b.advance_to(3.0)?;
+/// assert_eq!(a.state().as_slice(), b.state().as_slice());
+/// assert!(FusedPaperEuler::for_field(&field.clone().with_causal_mask()).is_none());
+/// # Ok::<(), attnflow_dynamics::DynamicsError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct FusedPaperEuler {
+    ws: Workspace,
+    /// Row-major copies of the state and the drift for the row-major fallback.
+    rows: AlignedBuf,
+    drift: AlignedBuf,
+    stats: IntegrationStats,
+}
+
+impl FusedPaperEuler {
+    /// The fused stepper, when `field` has the fused kernel.
+    pub fn for_field(field: &SelfAttention) -> Option<Self> {
+        field.has_fused_paper_euler().then(|| Self {
+            ws: Workspace::default(),
+            rows: AlignedBuf::default(),
+            drift: AlignedBuf::default(),
+            stats: IntegrationStats::default(),
+        })
+    }
+}
+
+impl Stepper<SelfAttention> for FusedPaperEuler {
+    fn scheme(&self) -> &'static str {
+        "paper-euler"
+    }
+    fn layout(&self) -> Layout {
+        Layout::Transposed
+    }
+    fn step_state(
         &mut self,
-        field: &dyn VectorField,
-        x: &mut [f64],
+        field: &SelfAttention,
+        xt: &mut [f64],
         n: usize,
         d: usize,
         h: f64,
-        steps: usize,
-        observer: &mut dyn Observer,
-    ) -> Result<usize> {
-        check_step(h, x, n, d)?;
-        if field.geometry() != Geometry::Sphere || steps == 0 {
-            return advance_by_steps(self, field, x, n, d, h, 1..=steps, observer);
+    ) -> Result<()> {
+        check_step(h, xt, n, d)?;
+        self.stats.steps += 1;
+        self.stats.accepted += 1;
+        self.stats.evaluations += 1;
+        if let Some(finite) = field.fused_paper_euler_transposed(xt, n, d, h, &mut self.ws)? {
+            return finite_state(finite);
         }
-        self.transposed.resize(n * d);
-        crate::kernel::transpose(x, n, d, &mut self.transposed);
-        let mut gram = AlignedBuf::default();
-        for k in 1..=steps {
-            let Some(finite) =
-                field.fused_paper_euler_transposed(&mut self.transposed, n, d, h, &mut self.ws)?
-            else {
-                // no fused step (at all, or for this state): row-major steps from here on
-                crate::kernel::transpose(&self.transposed, d, n, x);
-                return advance_by_steps(self, field, x, n, d, h, k..=steps, observer);
-            };
-            self.stats.steps += 1;
-            self.stats.accepted += 1;
-            self.stats.evaluations += 1;
-            finite_state(finite).map_err(|e| at_time(e, k as f64 * h))?;
-            // as in `advance_by_steps`: state k - 1 through the Gram matrix the step computed,
-            // state k when wanted and not seen at the next step
-            let free = self.ws.last_gram();
-            let mut stop = free.is_some_and(|g| observer.observe(k - 1, g));
-            if !stop && (free.is_none() || k == steps) && observer.wants(k) {
-                gram.resize(n * n);
-                crate::kernel::gram_from_transposed(&self.transposed, n, d, &mut gram);
-                stop = observer.observe(k, &gram);
-            }
-            if stop {
-                crate::kernel::transpose(&self.transposed, d, n, x);
-                return Ok(k);
-            }
-        }
-        crate::kernel::transpose(&self.transposed, d, n, x);
-        Ok(steps)
+        // no fused step for this field or state: the row-major step
+        self.rows.resize(n * d);
+        crate::kernel::transpose(xt, d, n, &mut self.rows);
+        let done = paper_euler_rows(
+            field,
+            &mut self.rows,
+            n,
+            d,
+            h,
+            &mut self.ws,
+            &mut self.drift,
+        );
+        crate::kernel::transpose(&self.rows, n, d, xt);
+        done
+    }
+    fn gram_before_step(&self) -> Option<&[f64]> {
+        self.ws.last_gram()
+    }
+    fn work(&self) -> IntegrationStats {
+        self.stats
     }
 }
 
@@ -352,7 +549,7 @@ impl Integrator for Rk4 {
 
 // Dormand-Prince 5(4) tableau (Dormand & Prince 1980).
 // The nodes c = (0, 1/5, 3/10, 4/5, 8/9, 1, 1) are not needed: the fields are autonomous.
-const DP_A: [[f64; 6]; 7] = [
+pub(crate) const DP_A: [[f64; 6]; 7] = [
     [0.0; 6],
     [1.0 / 5.0, 0.0, 0.0, 0.0, 0.0, 0.0],
     [3.0 / 40.0, 9.0 / 40.0, 0.0, 0.0, 0.0, 0.0],
@@ -383,7 +580,7 @@ const DP_A: [[f64; 6]; 7] = [
     ],
 ];
 /// Fifth-order weights (= last row of A: first same as last).
-const DP_B: [f64; 7] = [
+pub(crate) const DP_B: [f64; 7] = [
     35.0 / 384.0,
     0.0,
     500.0 / 1113.0,
@@ -393,7 +590,7 @@ const DP_B: [f64; 7] = [
     0.0,
 ];
 /// Fourth-order embedded weights.
-const DP_B_HAT: [f64; 7] = [
+pub(crate) const DP_B_HAT: [f64; 7] = [
     5179.0 / 57600.0,
     0.0,
     7571.0 / 16695.0,
@@ -404,13 +601,25 @@ const DP_B_HAT: [f64; 7] = [
 ];
 
 /// Adaptive embedded Dormand-Prince 5(4) with projection onto the sphere after each accepted step.
+/// One call of [`Integrator::step`] (a macro step of size h) takes as many internal steps as the
+/// tolerances need, each trial evaluating the field 7 times.
+///
+/// ```
+/// use attnflow_dynamics::{DormandPrince54, SelfAttention, Solver, sampling};
+///
+/// let field = SelfAttention::usa(1.0)?;
+/// let x0 = sampling::uniform_sphere(6, 3, &mut sampling::stream(6, 0, sampling::Purpose::Other(0)))?;
+/// let mut solver = Solver::new(&field, DormandPrince54::new(1e-9, 1e-11)?, &x0, 0.5)?;
+/// solver.advance_to(2.0)?;
+/// let stats = solver.stats();
+/// assert_eq!(stats.steps, 4);
+/// assert!(stats.accepted > stats.steps);
+/// assert_eq!(stats.evaluations, 7 * (stats.accepted + stats.rejected));
+/// # Ok::<(), attnflow_dynamics::DynamicsError>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct DormandPrince54 {
-    rtol: f64,
-    atol: f64,
-    adaptive: bool,
-    /// Internal step size carried over between calls.
-    h_internal: Option<f64>,
+    control: EmbeddedStepControl,
     ws: Workspace,
     k: Vec<AlignedBuf>,
     stage: AlignedBuf,
@@ -420,45 +629,30 @@ pub struct DormandPrince54 {
 
 impl DormandPrince54 {
     /// Smallest accepted tolerance: 100 machine epsilons.
-    pub const MIN_TOLERANCE: f64 = 100.0 * f64::EPSILON;
+    pub const MIN_TOLERANCE: f64 = crate::validate::MIN_TOLERANCE;
     /// Largest number of trial steps (accepted + rejected) within one call of
     /// [`Integrator::step`]; beyond it the step fails with [`DynamicsError::StepLimit`].
-    pub const MAX_TRIAL_STEPS: usize = 1_000_000;
+    pub const MAX_TRIAL_STEPS: usize = EmbeddedStepControl::MAX_TRIAL_STEPS;
 
     /// Adaptive integrator with RMS error norm e_j / (atol + rtol max(|x_j|, |x_new_j|)) <= 1.
     /// Both tolerances must be finite and at least [`Self::MIN_TOLERANCE`] (100 machine epsilons:
     /// below that round-off alone exceeds the tolerance and the step size collapses).
     pub fn new(rtol: f64, atol: f64) -> Result<Self> {
-        check_positive("rtol", rtol)?;
-        check_positive("atol", atol)?;
-        for (name, value) in [("rtol", rtol), ("atol", atol)] {
-            if value < Self::MIN_TOLERANCE {
-                return Err(invalid(
-                    name,
-                    format!(
-                        "{value:?} is below 100 machine epsilons ({:?}): round-off alone exceeds it",
-                        Self::MIN_TOLERANCE
-                    ),
-                ));
-            }
-        }
-        Ok(Self {
-            rtol,
-            atol,
-            adaptive: true,
-            h_internal: None,
+        Ok(Self::with_control(EmbeddedStepControl::new(rtol, atol)?))
+    }
+    /// One fifth-order step per call, no error control (for convergence-order studies).
+    pub fn fixed() -> Self {
+        Self::with_control(EmbeddedStepControl::fixed())
+    }
+    fn with_control(control: EmbeddedStepControl) -> Self {
+        Self {
+            control,
             ws: Workspace::default(),
             k: vec![AlignedBuf::default(); 7],
             stage: AlignedBuf::default(),
             candidate: AlignedBuf::default(),
             stats: IntegrationStats::default(),
-        })
-    }
-    /// One fifth-order step per call, no error control (for convergence-order studies).
-    pub fn fixed() -> Self {
-        let mut s = Self::new(1.0, 1.0).expect("constant tolerances are valid");
-        s.adaptive = false;
-        s
+        }
     }
 
     /// One trial step of size h from x: fills `candidate` and returns the scaled error norm.
@@ -473,6 +667,8 @@ impl DormandPrince54 {
         h: f64,
     ) -> Result<f64> {
         let len = n * d;
+        field.velocity_into(x, n, d, &mut self.k[0], &mut self.ws)?;
+        self.stats.evaluations += 1;
         for s in 1..7 {
             for i in 0..len {
                 let mut acc = 0.0;
@@ -492,11 +688,12 @@ impl DormandPrince54 {
                 lo += DP_B_HAT[s] * self.k[s][i];
             }
             self.candidate[i] = x[i] + h * hi;
-            let scale = self.atol + self.rtol * x[i].abs().max(self.candidate[i].abs());
-            let e = h * (hi - lo) / scale;
+            let e = self
+                .control
+                .scaled_error(x[i], self.candidate[i], h * (hi - lo));
             sum += e * e;
         }
-        Ok((sum / len as f64).sqrt())
+        Ok(EmbeddedStepControl::rms(sum, len))
     }
 }
 
@@ -521,56 +718,15 @@ impl Integrator for DormandPrince54 {
         self.stage.resize(len);
         self.candidate.resize(len);
         self.stats.steps += 1;
-        let mut t = 0.0;
-        let mut h_try = if self.adaptive {
-            self.h_internal.unwrap_or(h).min(h)
-        } else {
-            h
-        };
-        let mut trials = 0usize;
-        while t < h {
-            trials += 1;
-            if trials > Self::MAX_TRIAL_STEPS {
-                return Err(DynamicsError::StepLimit {
-                    limit: Self::MAX_TRIAL_STEPS,
-                    t,
-                });
-            }
-            let last = h_try >= h - t;
-            let h_now = if last { h - t } else { h_try };
-            field.velocity_into(x, n, d, &mut self.k[0], &mut self.ws)?;
-            self.stats.evaluations += 1;
+        let mut macro_step = self.control.macro_step(h);
+        while let Some(h_now) = macro_step.next_trial()? {
             let err = self.trial(field, x, n, d, h_now)?;
-            if !err.is_finite() {
-                return Err(DynamicsError::NonFiniteState { t });
-            }
-            let factor = if err == 0.0 {
-                5.0
-            } else {
-                (0.9 * err.powf(-0.2)).clamp(0.2, 5.0)
-            };
-            if !self.adaptive || err <= 1.0 {
+            if macro_step.judge(err, &mut self.stats)? {
                 x.copy_from_slice(&self.candidate);
                 finish_step(field, x, d)?;
-                self.stats.accepted += 1;
-                t = if last { h } else { t + h_now };
-                if self.adaptive {
-                    // keep the controller's proposal, not the truncated last step
-                    h_try = if last {
-                        h_try.max(h_now * factor.min(1.0))
-                    } else {
-                        h_now * factor
-                    };
-                }
-            } else {
-                self.stats.rejected += 1;
-                h_try = h_now * factor;
-                if h_try < 1e-14 * h.max(1.0) {
-                    return Err(DynamicsError::StepSizeUnderflow { t, h: h_try });
-                }
             }
         }
-        self.h_internal = Some(h_try);
+        self.control.end(macro_step);
         Ok(())
     }
     fn stats(&self) -> IntegrationStats {
@@ -578,30 +734,180 @@ impl Integrator for DormandPrince54 {
     }
 }
 
-/// Integrates `steps` steps of size `dt` from `x0`, calling `observe(step, t, state)` before the
-/// first step and after each step. Returns the final configuration.
-pub fn integrate(
-    field: &dyn VectorField,
-    integrator: &mut dyn Integrator,
+/// The step-size control of an embedded pair of orders 5(4) (Hairer, Norsett and Wanner, "Solving
+/// Ordinary Differential Equations I", section II.4), shared by [`DormandPrince54`] and
+/// [`crate::lie::Rkmk45`]: the mixed absolute/relative RMS norm
+/// sqrt(mean_j (e_j / (atol + rtol max(|x_j|, |x_new_j|)))^2) of the error estimate e, a trial
+/// step accepted when the norm is at most 1 (always in the `fixed` mode), the next step size
+/// h err^(-1/5) times the safety factor 0.9, within [0.2, 5] times the last one, at most
+/// [`Self::MAX_TRIAL_STEPS`] trials per macro step, and the proposal carried over between macro
+/// steps.
+#[derive(Debug, Clone)]
+pub(crate) struct EmbeddedStepControl {
+    rtol: f64,
+    atol: f64,
+    adaptive: bool,
+    /// Internal step size carried over between calls.
+    h_internal: Option<f64>,
+}
+
+impl EmbeddedStepControl {
+    pub(crate) const MAX_TRIAL_STEPS: usize = 1_000_000;
+
+    /// Adaptive control; both tolerances finite and at least 100 machine epsilons.
+    pub(crate) fn new(rtol: f64, atol: f64) -> Result<Self> {
+        crate::validate::check_tolerance("rtol", rtol)?;
+        crate::validate::check_tolerance("atol", atol)?;
+        Ok(Self {
+            rtol,
+            atol,
+            adaptive: true,
+            h_internal: None,
+        })
+    }
+    /// Every trial accepted, one per macro step.
+    pub(crate) fn fixed() -> Self {
+        Self {
+            rtol: 1.0,
+            atol: 1.0,
+            adaptive: false,
+            h_internal: None,
+        }
+    }
+    /// The error estimate `error` of coordinate j scaled by atol + rtol max(|x_j|, |x_new_j|).
+    #[inline]
+    pub(crate) fn scaled_error(&self, x: f64, candidate: f64, error: f64) -> f64 {
+        error / (self.atol + self.rtol * x.abs().max(candidate.abs()))
+    }
+    /// The RMS norm of `len` scaled errors whose squares sum to `sum_of_squares`.
+    #[inline]
+    pub(crate) fn rms(sum_of_squares: f64, len: usize) -> f64 {
+        (sum_of_squares / len as f64).sqrt()
+    }
+    /// The control of one macro step of size h (one call of [`Integrator::step`]).
+    pub(crate) fn macro_step(&self, h: f64) -> MacroStep {
+        MacroStep {
+            h,
+            t: 0.0,
+            h_try: if self.adaptive {
+                self.h_internal.unwrap_or(h).min(h)
+            } else {
+                h
+            },
+            h_now: h,
+            last: false,
+            trials: 0,
+            adaptive: self.adaptive,
+        }
+    }
+    /// Keeps the proposal of a finished macro step for the next one.
+    pub(crate) fn end(&mut self, step: MacroStep) {
+        self.h_internal = Some(step.h_try);
+    }
+}
+
+/// One macro step under [`EmbeddedStepControl`]: [`Self::next_trial`] gives the size of the next
+/// trial step (none when the macro step is done), [`Self::judge`] accepts or rejects it by its
+/// error norm, counts it in the statistics and proposes the next size.
+#[derive(Debug, Clone)]
+pub(crate) struct MacroStep {
+    h: f64,
+    /// Time covered within the macro step.
+    t: f64,
+    h_try: f64,
+    h_now: f64,
+    /// Whether the current trial ends the macro step.
+    last: bool,
+    trials: usize,
+    adaptive: bool,
+}
+
+impl MacroStep {
+    /// The size of the next trial step, `None` once the macro step is covered; fails beyond
+    /// [`EmbeddedStepControl::MAX_TRIAL_STEPS`] trials.
+    pub(crate) fn next_trial(&mut self) -> Result<Option<f64>> {
+        if self.t >= self.h {
+            return Ok(None);
+        }
+        self.trials += 1;
+        if self.trials > EmbeddedStepControl::MAX_TRIAL_STEPS {
+            return Err(DynamicsError::StepLimit {
+                limit: EmbeddedStepControl::MAX_TRIAL_STEPS,
+                t: self.t,
+            });
+        }
+        self.last = self.h_try >= self.h - self.t;
+        self.h_now = if self.last {
+            self.h - self.t
+        } else {
+            self.h_try
+        };
+        Ok(Some(self.h_now))
+    }
+    /// Accepts (true: the caller takes the candidate) or rejects the trial with error norm `err`,
+    /// counts it in `stats` and proposes the next step size.
+    pub(crate) fn judge(&mut self, err: f64, stats: &mut IntegrationStats) -> Result<bool> {
+        let (h, t, h_now) = (self.h, self.t, self.h_now);
+        if !err.is_finite() {
+            return Err(DynamicsError::NonFiniteState { t });
+        }
+        let factor = if err == 0.0 {
+            5.0
+        } else {
+            (0.9 * err.powf(-0.2)).clamp(0.2, 5.0)
+        };
+        if !self.adaptive || err <= 1.0 {
+            stats.accepted += 1;
+            self.t = if self.last { h } else { t + h_now };
+            if self.adaptive {
+                // keep the controller's proposal, not the truncated last step
+                self.h_try = if self.last {
+                    self.h_try.max(h_now * factor.min(1.0))
+                } else {
+                    h_now * factor
+                };
+            }
+            Ok(true)
+        } else {
+            stats.rejected += 1;
+            self.h_try = h_now * factor;
+            if self.h_try < 1e-14 * h.max(1.0) {
+                return Err(DynamicsError::StepSizeUnderflow { t, h: self.h_try });
+            }
+            Ok(false)
+        }
+    }
+}
+
+/// Integrates `steps` steps of size `dt` from `x0` with a [`Solver`], calling
+/// `observe(step, t, state)` (state row-major n x d, t = step dt) before the first step and after
+/// each step. Returns the final configuration.
+///
+/// ```
+/// use attnflow_dynamics::{Rk4, SelfAttention, integrate, sampling};
+///
+/// let field = SelfAttention::sa(1.0)?;
+/// let x0 = sampling::uniform_sphere(4, 3, &mut sampling::stream(5, 0, sampling::Purpose::Other(0)))?;
+/// let mut times = vec![];
+/// let end = integrate(&field, Rk4::default(), &x0, 0.5, 4, |_, t, _| times.push(t))?;
+/// assert_eq!(times, [0.0, 0.5, 1.0, 1.5, 2.0]);
+/// assert_eq!(end.n(), 4);
+/// # Ok::<(), attnflow_dynamics::DynamicsError>(())
+/// ```
+pub fn integrate<F: ?Sized, S: Stepper<F>>(
+    field: &F,
+    stepper: S,
     x0: &crate::config::Configuration,
     dt: f64,
     steps: usize,
     mut observe: impl FnMut(usize, f64, &[f64]),
 ) -> Result<crate::config::Configuration> {
-    check_positive("dt", dt)?;
-    let (n, d) = (x0.n(), x0.d());
-    let mut x = x0.as_slice().to_vec();
-    observe(0, 0.0, &x);
-    for k in 1..=steps {
-        integrator
-            .step(field, &mut x, n, d, dt)
-            .map_err(|e| match e {
-                DynamicsError::NonFiniteState { .. } => {
-                    DynamicsError::NonFiniteState { t: k as f64 * dt }
-                }
-                other => other,
-            })?;
-        observe(k, k as f64 * dt, &x);
+    let mut solver = Solver::new(field, stepper, x0, dt)?;
+    observe(0, 0.0, x0.as_slice());
+    for _ in 0..steps {
+        solver.step()?;
+        let state = solver.state();
+        observe(state.step, state.t, state.as_slice());
     }
-    crate::config::Configuration::euclidean(n, d, x)
+    solver.state().to_configuration()
 }

@@ -10,11 +10,14 @@
 //! - [`config`]: validated configurations of points on the sphere;
 //! - [`model`]: the vector fields (SA, USA, general Q/K/V, multi-head, repulsive, causal, (9.1));
 //! - [`integrate`](mod@integrate): the integrators (the authors' Euler + renormalisation, RK4, Dormand-Prince 5(4));
+//! - [`lie`]: Lie-group integrators on (S^{d-1})^n (Lie-Euler, Crouch-Grossman 3, RKMK 4, commutator-free 4, adaptive RKMK 5(4));
+//! - [`solver`]: the solver that owns state and time and drives a stepper, with its observers;
 //! - [`reduced`]: the exact n-dimensional reduction for V = I when d > n;
 //! - [`sampling`]: seeded streams, uniform points, Bartlett factors, random matrices;
 //! - [`observables`]: Gram matrix, Figure 3 statistic, clusters, energy, checkpoints;
 //! - [`ensemble`]: parallel, deterministic phase diagrams (Figures 3-5).
 //! - [`output`]: the atomic file writer every binary of the workspace uses.
+//! - [`validate`]: the parameter domains (n, d, beta, dt, delta, tolerances, matrices, pair weights).
 
 /// `simd_dispatch!(f(args))`: calls `f(args)` through a copy compiled for AVX-512 (F, VL, DQ) + FMA
 /// or AVX2 + FMA when the processor has them (detected at run time) and [`simd::allows`] them, else
@@ -143,30 +146,36 @@ pub mod simd {
 }
 
 pub mod config;
+pub mod energy_stable;
 pub mod ensemble;
 pub mod error;
 pub mod exp;
 mod exp_table;
 pub mod integrate;
 pub mod kernel;
+pub mod lie;
 pub mod matrix;
 pub mod model;
 pub mod observables;
 pub mod output;
 pub mod reduced;
 pub mod sampling;
+pub mod solver;
+pub mod validate;
 
 pub use config::Configuration;
-pub use ensemble::{
-    MatrixEnsemble, ModelKind, PhaseDiagram, PhaseDiagramSpec, WeightDraw, run_phase_diagram,
-};
+pub use energy_stable::{EnergyStable, GradientFlow};
+pub use ensemble::{MatrixEnsemble, PhaseDiagram, PhaseDiagramSpec, WeightDraw, run_phase_diagram};
 pub use error::{DynamicsError, Result};
 pub use integrate::{
-    DormandPrince54, IntegrationStats, Integrator, IntegratorKind, Observer, PaperEuler, Rk4,
-    integrate,
+    AttentionStepper, DormandPrince54, FusedPaperEuler, IntegrationStats, Integrator,
+    IntegratorKind, PaperEuler, Rk4, integrate,
 };
+pub use lie::{CommutatorFree4, CrouchGrossman3, LieEuler, Rkmk4, Rkmk45};
 pub use matrix::SquareMatrix;
 pub use model::{
-    AttentionHead, Geometry, Mask, Normalization, SelfAttention, Value, VectorField, Workspace,
+    AttentionHead, Geometry, Mask, ModelKind, PairWeights, SelfAttention, SelfAttentionBuilder,
+    Value, VectorField, Workspace,
 };
 pub use reduced::Representation;
+pub use solver::{FinalStep, Observer, Solver, State, Stepper, Stop};

@@ -1,8 +1,21 @@
 //! Small dense square matrices (row-major) for the weights Q, K, V and B = Q^T K of \[GLPR\] (2.3)-(2.5).
 
-use crate::error::{DynamicsError, Result, invalid};
+use crate::error::{Result, invalid};
+use crate::validate;
 
 /// A d x d real matrix, row-major (`data[r * d + c]`).
+///
+/// ```
+/// use attnflow_dynamics::SquareMatrix;
+/// // B = e_1 e_2^T: x^T B y = x_1 y_2
+/// let b = SquareMatrix::new(2, vec![0.0, 1.0, 0.0, 0.0])?;
+/// assert_eq!(b.bilinear(&[3.0, 0.0], &[0.0, 5.0]), 15.0);
+/// assert_eq!(b.transpose().get(1, 0), 1.0);
+/// let i2 = SquareMatrix::identity(2);
+/// assert_eq!(b.matmul(&i2)?, b);
+/// assert!(SquareMatrix::new(2, vec![1.0, f64::NAN, 0.0, 1.0]).is_err());
+/// # Ok::<(), attnflow_dynamics::DynamicsError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SquareMatrix {
     d: usize,
@@ -10,19 +23,10 @@ pub struct SquareMatrix {
 }
 
 impl SquareMatrix {
+    /// The matrix with entries `data[r * d + c]`: d >= 1, d * d entries, all finite
+    /// ([`validate::check_square`]).
     pub fn new(d: usize, data: Vec<f64>) -> Result<Self> {
-        if d == 0 || data.len() != d * d {
-            return Err(invalid(
-                "matrix",
-                format!("expected {d} x {d} = {} entries, got {}", d * d, data.len()),
-            ));
-        }
-        if data.iter().any(|v| !v.is_finite()) {
-            return Err(DynamicsError::InvalidParameter {
-                name: "matrix",
-                reason: "non-finite entry".into(),
-            });
-        }
+        validate::check_square("matrix", d, &data)?;
         Ok(Self { d, data })
     }
     pub fn identity(d: usize) -> Self {

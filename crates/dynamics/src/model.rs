@@ -9,6 +9,18 @@
 //! beta = 0; repulsive V = -I_d; multi-head (2.7); pure attention in R^d without projection (9.1);
 //! the causal mask of \[beyond\] item 5 (sum over j <= i).
 //!
+//! Pair weights ([`Mask::Weighted`]): with non-negative weights w_ij given per pair,
+//!
+//! ```text
+//! A_ij = w_ij exp(beta x_i^T B x_j) / N_i,   N_i = sum_k w_ik exp(beta x_i^T B x_k) (SA) or n (USA)
+//! ```
+//!
+//! so w_ij = 1 is the unmasked model and w_ij = 1[j <= i] the causal mask. ALiBi (Press, Smith and
+//! Lewis 2022, "Train short, test long: attention with linear biases enables input length
+//! extrapolation") adds the bias -m |i - j| to the logits, i.e. w_ij = exp(-m |i - j|)
+//! ([`PairWeights::alibi`]), or in its causal form w_ij = exp(-m (i - j)) for j <= i and 0 otherwise
+//! ([`PairWeights::causal_alibi`]).
+//!
 //! Numerics: every weight is computed shifted, as exp(beta (L_ij - m)) with L_ij = x_i^T B x_j, so the
 //! softmax never overflows for any beta >= 0. For B = I without mask the shift is one common
 //! m = max_i |x_i|^2 (>= every L_ij by Cauchy-Schwarz), which keeps the weights symmetric: one
@@ -17,9 +29,10 @@
 //! multiplied back by e^{beta m} / n; when beta m > 709 that factor does not exist in f64 and the
 //! evaluation fails with [`DynamicsError::WeightOverflow`] instead of producing inf or NaN.
 
-use crate::error::{DynamicsError, Result, check_non_negative, invalid};
+use crate::error::{DynamicsError, Result, invalid};
 use crate::kernel::{self, AlignedBuf, Scale};
 use crate::matrix::SquareMatrix;
+use crate::validate;
 
 /// Where the particles live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -30,22 +43,133 @@ pub enum Geometry {
     Euclidean,
 }
 
-/// How the attention weights of a row are normalised.
+/// How the attention weights of a row are normalised: the softmax model (SA), A_ij = e^{beta
+/// x_i^T B x_j} / Z_i with Z_i = sum_k e^{beta x_i^T B x_k} (\[GLPR\] (2.6)), or the unnormalised
+/// model (USA), A_ij = e^{beta x_i^T B x_j} / n. Written "sa" / "usa" in specs, records and on the
+/// command line (with the cargo feature `clap`, a `clap::ValueEnum`).
+///
+/// ```
+/// use attnflow_dynamics::ModelKind;
+/// assert_eq!(ModelKind::Usa.name(), "usa");
+/// assert_eq!(serde_json::to_string(&ModelKind::Sa).unwrap(), "\"sa\"");
+/// let usa: ModelKind = serde_json::from_str("\"usa\"").unwrap();
+/// assert_eq!(usa, ModelKind::Usa);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum Normalization {
-    /// Softmax, 1 / Z_i: model (SA).
-    Softmax,
-    /// 1 / n: model (USA).
-    Uniform,
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelKind {
+    /// Softmax self-attention (SA): weights divided by Z_i; equiangular ODE (6.9).
+    Sa,
+    /// Unnormalised self-attention (USA): weights divided by n; equiangular ODE (6.10).
+    Usa,
 }
 
-/// Which pairs interact.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+impl ModelKind {
+    /// Lower-case name ("sa" / "usa"), as serialised.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Sa => "sa",
+            ModelKind::Usa => "usa",
+        }
+    }
+}
+
+/// Which pairs interact, and with which weight (see the module docs).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Mask {
     /// Every j.
     Full,
     /// Only j <= i (causal attention, Karagodin-Polyanskiy-Rigollet 2024).
     Causal,
+    /// Pair weights w_ij: A_ij proportional to w_ij e^{beta x_i^T B x_j} (e.g. ALiBi).
+    Weighted(PairWeights),
+}
+
+/// An n x n matrix of pair weights w_ij (row-major), each finite and >= 0, every row with a
+/// positive entry (checked by [`validate::check_pair_weights`]); A_ij is proportional to
+/// w_ij e^{beta x_i^T B x_j}. The mask applies to exactly n particles.
+///
+/// ```
+/// use attnflow_dynamics::model::PairWeights;
+/// // ALiBi with slope m = ln 2: w_ij = 2^{-|i - j|}
+/// let w = PairWeights::alibi(3, std::f64::consts::LN_2).unwrap();
+/// assert!((w.get(0, 2) - 0.25).abs() < 1e-16);
+/// assert_eq!(w.get(1, 1), 1.0);
+/// // the causal mask as weights: w_ij = 1[j <= i]
+/// let c = PairWeights::causal(3).unwrap();
+/// assert_eq!((c.get(2, 0), c.get(0, 2)), (1.0, 0.0));
+/// assert!(PairWeights::new(2, vec![1.0, 0.0, 0.0, 0.0]).is_err()); // row 1 attends to nothing
+/// ```
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "PairWeightsData")]
+pub struct PairWeights {
+    n: usize,
+    weights: Vec<f64>,
+}
+
+/// The serialised form of [`PairWeights`], validated on the way in.
+#[derive(serde::Deserialize)]
+struct PairWeightsData {
+    n: usize,
+    weights: Vec<f64>,
+}
+
+impl TryFrom<PairWeightsData> for PairWeights {
+    type Error = DynamicsError;
+    fn try_from(data: PairWeightsData) -> Result<Self> {
+        Self::new(data.n, data.weights)
+    }
+}
+
+impl PairWeights {
+    /// Weights w_ij = `weights[i * n + j]`, validated.
+    pub fn new(n: usize, weights: Vec<f64>) -> Result<Self> {
+        validate::check_pair_weights(n, &weights)?;
+        Ok(Self { n, weights })
+    }
+    /// w_ij = f(i, j) for i, j < n, validated.
+    pub fn from_fn(n: usize, f: impl Fn(usize, usize) -> f64) -> Result<Self> {
+        validate::element_count("n * n", n, n)?;
+        let weights = (0..n)
+            .flat_map(|i| (0..n).map(move |j| (i, j)))
+            .map(|(i, j)| f(i, j));
+        Self::new(n, weights.collect())
+    }
+    /// The causal mask as weights: w_ij = 1 for j <= i, else 0.
+    pub fn causal(n: usize) -> Result<Self> {
+        Self::from_fn(n, |i, j| if j <= i { 1.0 } else { 0.0 })
+    }
+    /// ALiBi (Press, Smith, Lewis 2022), symmetric form: the logit bias -m |i - j|, i.e.
+    /// w_ij = exp(-m |i - j|), slope m finite and >= 0.
+    pub fn alibi(n: usize, slope: f64) -> Result<Self> {
+        validate::check_non_negative("slope", slope)?;
+        Self::from_fn(n, |i, j| (-slope * i.abs_diff(j) as f64).exp())
+    }
+    /// Causal ALiBi (Press, Smith, Lewis 2022, the decoder form): w_ij = exp(-m (i - j)) for
+    /// j <= i, else 0; slope m finite and >= 0.
+    pub fn causal_alibi(n: usize, slope: f64) -> Result<Self> {
+        validate::check_non_negative("slope", slope)?;
+        Self::from_fn(n, |i, j| {
+            if j <= i {
+                (-slope * (i - j) as f64).exp()
+            } else {
+                0.0
+            }
+        })
+    }
+    /// The number of particles the weights apply to.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+    /// w_ij.
+    pub fn get(&self, i: usize, j: usize) -> f64 {
+        self.weights[i * self.n + j]
+    }
+    /// Row-major n x n.
+    pub fn as_slice(&self) -> &[f64] {
+        &self.weights
+    }
 }
 
 /// The value matrix V of a head.
@@ -170,21 +294,12 @@ pub trait VectorField: Sync {
         Ok(())
     }
 
-    /// The paper's Euler step fused with the drift evaluation, on the transposed state
-    /// (`xt` = X^T, d x n, `xt[k * n + i]` = x_ik), where the field has such a kernel:
-    /// `x_i <- y_i / ‖y_i‖` with `y_i = x_i + h drift_i(x)`, bit-identical to [`Self::drift_into`]
-    /// followed by [`kernel::euler_normalize_rows`] on X. Returns `Ok(None)`, with `xt` unchanged,
-    /// when there is no fused kernel for this field (the caller then takes those two steps), else
-    /// whether every norm was finite and positive.
-    fn fused_paper_euler_transposed(
-        &self,
-        _xt: &mut [f64],
-        _n: usize,
-        _d: usize,
-        _h: f64,
-        _ws: &mut Workspace,
-    ) -> Result<Option<bool>> {
-        Ok(None)
+    /// The gradient flow of \[GLPR\] section 3 this field is, for the energy-stable step
+    /// ([`crate::energy_stable`]), or why it is none (an error naming the parameter `integrator`).
+    fn gradient_flow(&self) -> Result<crate::energy_stable::GradientFlow> {
+        Err(crate::energy_stable::not_a_gradient_flow(
+            "this field is not a self-attention field",
+        ))
     }
 
     /// Convenience: drift with a fresh workspace.
@@ -207,64 +322,199 @@ pub fn project_tangent(x: &[f64], d: usize, v: &mut [f64]) {
 }
 
 /// Self-attention dynamics: every model of \[GLPR\] sections 2 and 9.1 (see the module docs).
+/// Built with [`SelfAttention::builder`] (or the shorthands [`SelfAttention::sa`],
+/// [`SelfAttention::usa`], [`SelfAttention::general`], [`SelfAttention::multi_head`],
+/// [`SelfAttention::pure_attention`], which go through it).
+///
+/// ```
+/// use attnflow_dynamics::{ModelKind, SelfAttention, VectorField};
+/// // (SA) with beta = 2 on three points of the circle S^1
+/// let model = SelfAttention::builder().beta(2.0).model(ModelKind::Sa).build()?;
+/// let x = [1.0, 0.0, 0.0, 1.0, -1.0, 0.0];
+/// let mut v = [0.0; 6];
+/// model.velocity(&x, 3, 2, &mut v)?;
+/// // the velocity is tangent: <x_i, v_i> = 0
+/// for i in 0..3 {
+///     assert!((x[2 * i] * v[2 * i] + x[2 * i + 1] * v[2 * i + 1]).abs() < 1e-15);
+/// }
+/// assert_eq!(model, SelfAttention::sa(2.0)?);
+/// # Ok::<(), attnflow_dynamics::DynamicsError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SelfAttention {
     beta: f64,
-    normalization: Normalization,
+    model: ModelKind,
     heads: Vec<AttentionHead>,
     mask: Mask,
     geometry: Geometry,
 }
 
-impl SelfAttention {
-    /// (SA), \[GLPR\] (2.6): Q = K = V = I, softmax.
-    pub fn sa(beta: f64) -> Result<Self> {
-        Self::multi_head(
-            beta,
-            vec![AttentionHead::new(None, Value::Identity)],
-            Normalization::Softmax,
-        )
+/// Builds a [`SelfAttention`] from the defaults of \[GLPR\] (2.6): beta = 1, model (SA), one head
+/// with Q = K = V = I_d, no mask, particles on the sphere. beta = 1 is the plain softmax of a
+/// Transformer layer (its 1/sqrt(d) absorbed into Q^T K); the paper's figures sweep beta.
+///
+/// ```
+/// use attnflow_dynamics::model::{Mask, PairWeights, SelfAttentionBuilder, Value};
+/// use attnflow_dynamics::{ModelKind, SelfAttention, SquareMatrix};
+/// let q = SquareMatrix::diagonal(&[2.0, 1.0, 1.0]);
+/// let model = SelfAttention::builder()
+///     .beta(0.5)
+///     .model(ModelKind::Usa)
+///     .head(Some(q), None, Value::Identity) // B = Q^T K = Q^T
+///     .mask(Mask::Weighted(PairWeights::causal_alibi(4, 0.25)?))
+///     .build()?;
+/// assert_eq!(model.beta(), 0.5);
+/// assert!(SelfAttention::builder().beta(f64::NAN).build().is_err());
+/// // every default spelled out is (SA)
+/// let defaults: SelfAttentionBuilder = SelfAttention::builder();
+/// assert_eq!(defaults.build()?, SelfAttention::sa(1.0)?);
+/// # Ok::<(), attnflow_dynamics::DynamicsError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct SelfAttentionBuilder {
+    beta: f64,
+    model: ModelKind,
+    /// None: one head with Q = K = V = I.
+    heads: Option<Vec<AttentionHead>>,
+    mask: Mask,
+    geometry: Geometry,
+    repulsive: bool,
+    /// The first error of a head given as (Q, K), reported by [`Self::build`].
+    error: Option<DynamicsError>,
+}
+
+impl Default for SelfAttentionBuilder {
+    fn default() -> Self {
+        Self {
+            beta: 1.0,
+            model: ModelKind::Sa,
+            heads: None,
+            mask: Mask::Full,
+            geometry: Geometry::Sphere,
+            repulsive: false,
+            error: None,
+        }
     }
-    /// (USA): Q = K = V = I, weights divided by n instead of Z_i.
-    pub fn usa(beta: f64) -> Result<Self> {
-        Self::multi_head(
-            beta,
-            vec![AttentionHead::new(None, Value::Identity)],
-            Normalization::Uniform,
-        )
+}
+
+impl SelfAttentionBuilder {
+    /// Inverse temperature beta (finite, >= 0; default 1).
+    pub fn beta(mut self, beta: f64) -> Self {
+        self.beta = beta;
+        self
     }
-    /// General single head: weights exp(beta x_i^T B x_j) (B = Q^T K, None = I), value matrix V.
-    pub fn general(
-        beta: f64,
-        b: Option<SquareMatrix>,
-        v: Value,
-        normalization: Normalization,
-    ) -> Result<Self> {
-        Self::multi_head(beta, vec![AttentionHead::new(b, v)], normalization)
+    /// (SA) or (USA) (default (SA)).
+    pub fn model(mut self, model: ModelKind) -> Self {
+        self.model = model;
+        self
     }
-    /// Multi-head attention, \[GLPR\] (2.7).
-    pub fn multi_head(
-        beta: f64,
-        heads: Vec<AttentionHead>,
-        normalization: Normalization,
-    ) -> Result<Self> {
-        check_non_negative("beta", beta)?;
+    /// Adds a head with Q, K (None = I) and value matrix V: the weights are
+    /// exp(beta <Q x_i, K x_j>) = exp(beta x_i^T B x_j) with B = Q^T K. Heads are summed, \[GLPR\] (2.7).
+    pub fn head(self, q: Option<SquareMatrix>, k: Option<SquareMatrix>, v: Value) -> Self {
+        let interaction = match (q, k) {
+            (None, None) => Ok(None),
+            (Some(q), None) => Ok(Some(q.transpose())),
+            (None, Some(k)) => Ok(Some(k)),
+            (Some(q), Some(k)) => q.transpose().matmul(&k).map(Some),
+        };
+        match interaction {
+            Ok(b) => self.head_interaction(b, v),
+            Err(e) => Self {
+                error: self.error.or(Some(e)),
+                ..self
+            },
+        }
+    }
+    /// Adds a head given by B = Q^T K (None = I) and V.
+    pub fn head_interaction(self, b: Option<SquareMatrix>, v: Value) -> Self {
+        self.attention_head(AttentionHead::new(b, v))
+    }
+    /// Adds a head.
+    pub fn attention_head(mut self, head: AttentionHead) -> Self {
+        self.heads.get_or_insert_with(Vec::new).push(head);
+        self
+    }
+    /// Replaces the heads (an empty list is an error at [`Self::build`]).
+    pub fn heads(mut self, heads: Vec<AttentionHead>) -> Self {
+        self.heads = Some(heads);
+        self
+    }
+    /// Which pairs interact (default [`Mask::Full`]).
+    pub fn mask(mut self, mask: Mask) -> Self {
+        self.mask = mask;
+        self
+    }
+    /// Repulsive dynamics, \[GLPR\] section 9.1: V = -I_d in every head (replacing any value matrix).
+    pub fn repulsive(mut self) -> Self {
+        self.repulsive = true;
+        self
+    }
+    /// Particles in R^d without projection, \[GLPR\] (9.1) (default: on the sphere S^{d-1}).
+    pub fn euclidean(mut self) -> Self {
+        self.geometry = Geometry::Euclidean;
+        self
+    }
+    /// The model, validated: beta finite and >= 0, at least one head, Q and K of one dimension
+    /// (the weight matrices against the particle dimension d, and pair weights against n, are
+    /// checked at evaluation).
+    pub fn build(self) -> Result<SelfAttention> {
+        validate::check_non_negative("beta", self.beta)?;
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        let mut heads = self
+            .heads
+            .unwrap_or_else(|| vec![AttentionHead::new(None, Value::Identity)]);
         if heads.is_empty() {
             return Err(invalid("heads", "need at least one attention head"));
         }
-        Ok(Self {
-            beta,
-            normalization,
+        if self.repulsive {
+            for head in &mut heads {
+                *head = AttentionHead::new(head.interaction.take(), Value::NegIdentity);
+            }
+        }
+        Ok(SelfAttention {
+            beta: self.beta,
+            model: self.model,
             heads,
-            mask: Mask::Full,
-            geometry: Geometry::Sphere,
+            mask: self.mask,
+            geometry: self.geometry,
         })
+    }
+}
+
+impl SelfAttention {
+    /// A builder with the defaults of \[GLPR\] (2.6) (see [`SelfAttentionBuilder`]).
+    pub fn builder() -> SelfAttentionBuilder {
+        SelfAttentionBuilder::default()
+    }
+    /// (SA), \[GLPR\] (2.6): Q = K = V = I, softmax.
+    pub fn sa(beta: f64) -> Result<Self> {
+        Self::builder().beta(beta).build()
+    }
+    /// (USA): Q = K = V = I, weights divided by n instead of Z_i.
+    pub fn usa(beta: f64) -> Result<Self> {
+        Self::builder().beta(beta).model(ModelKind::Usa).build()
+    }
+    /// General single head: weights exp(beta x_i^T B x_j) (B = Q^T K, None = I), value matrix V.
+    pub fn general(beta: f64, b: Option<SquareMatrix>, v: Value, model: ModelKind) -> Result<Self> {
+        Self::builder()
+            .beta(beta)
+            .model(model)
+            .head_interaction(b, v)
+            .build()
+    }
+    /// Multi-head attention, \[GLPR\] (2.7).
+    pub fn multi_head(beta: f64, heads: Vec<AttentionHead>, model: ModelKind) -> Result<Self> {
+        Self::builder().beta(beta).model(model).heads(heads).build()
     }
     /// Pure attention in R^d without projection, \[GLPR\] (9.1): xdot_i = sum_j A_ij V x_j (softmax).
     pub fn pure_attention(beta: f64, b: Option<SquareMatrix>, v: Value) -> Result<Self> {
-        let mut m = Self::general(beta, b, v, Normalization::Softmax)?;
-        m.geometry = Geometry::Euclidean;
-        Ok(m)
+        Self::builder()
+            .beta(beta)
+            .head_interaction(b, v)
+            .euclidean()
+            .build()
     }
     /// Restrict attention to j <= i.
     pub fn with_causal_mask(mut self) -> Self {
@@ -274,14 +524,23 @@ impl SelfAttention {
     pub fn beta(&self) -> f64 {
         self.beta
     }
-    pub fn normalization(&self) -> Normalization {
-        self.normalization
+    /// (SA) or (USA).
+    pub fn model(&self) -> ModelKind {
+        self.model
     }
     pub fn heads(&self) -> &[AttentionHead] {
         &self.heads
     }
-    pub fn mask(&self) -> Mask {
-        self.mask
+    pub fn mask(&self) -> &Mask {
+        &self.mask
+    }
+
+    /// The mask applies to n particles (pair weights are n x n).
+    fn check_mask(&self, n: usize) -> Result<()> {
+        match &self.mask {
+            Mask::Weighted(w) => validate::check_pair_weights_match(w.n(), n),
+            Mask::Full | Mask::Causal => Ok(()),
+        }
     }
 
     /// Adds head `h`'s contribution sum_j A_ij V x_j to `out`, or (`assign`, for a first head with
@@ -349,7 +608,7 @@ impl SelfAttention {
         average: &mut [f64],
     ) -> Result<()> {
         let symmetric = head.interaction.is_none()
-            && self.mask == Mask::Full
+            && matches!(self.mask, Mask::Full)
             && self.symmetric_average(x, n, d, ws, average)?;
         if !symmetric {
             self.row_shifted_average(head, x, n, d, ws, average)?;
@@ -412,15 +671,15 @@ impl SelfAttention {
         let Some(shift) = shift else {
             return Ok(false);
         };
-        match self.normalization {
-            Normalization::Softmax => kernel::reciprocals(&mut ws.scale),
-            Normalization::Uniform => ws.scale.fill(uniform_factor(beta * shift, n)?),
+        match self.model {
+            ModelKind::Sa => kernel::reciprocals(&mut ws.scale),
+            ModelKind::Usa => ws.scale.fill(uniform_factor(beta * shift, n)?),
         }
         Ok(true)
     }
 
-    /// General weights exp(beta x_i^T B x_j), each row shifted by its own maximum (and the causal
-    /// mask): `average_i = sum_j A_ij x_j`.
+    /// General weights exp(beta x_i^T B x_j), each row shifted by its own maximum (and the mask:
+    /// causal, or pair weights w_ij): `average_i = sum_j A_ij x_j`.
     fn row_shifted_average(
         &self,
         head: &AttentionHead,
@@ -436,8 +695,8 @@ impl SelfAttention {
     }
 
     /// The weights of [`Self::row_shifted_average`]: `ws.logits` holds exp(beta (L_ij - m_i)) (0
-    /// where the mask hides j) and `ws.scale` the row factors, so that A = diag(scale) E. Needs
-    /// `ws.transposed` = X^T.
+    /// where the mask hides j; times w_ij with pair weights, m_i then the maximum over w_ij > 0)
+    /// and `ws.scale` the row factors, so that A = diag(scale) E. Needs `ws.transposed` = X^T.
     fn row_shifted_weights(
         &self,
         head: &AttentionHead,
@@ -469,31 +728,71 @@ impl SelfAttention {
             }
         }
         let beta = self.beta;
+        let pair_weights = match &self.mask {
+            Mask::Weighted(w) => Some(w.as_slice()),
+            Mask::Full | Mask::Causal => None,
+        };
         for i in 0..n {
             let row = &mut logits[i * n..(i + 1) * n];
-            let visible = if self.mask == Mask::Causal { i + 1 } else { n };
-            let m = kernel::max(&row[..visible]);
+            let m = match pair_weights {
+                None => {
+                    let visible = if matches!(self.mask, Mask::Causal) {
+                        i + 1
+                    } else {
+                        n
+                    };
+                    let m = kernel::max(&row[..visible]);
+                    if m.is_finite() {
+                        row[..visible].iter_mut().for_each(|l| *l = beta * (*l - m));
+                        row[visible..].fill(f64::NEG_INFINITY);
+                    }
+                    m
+                }
+                Some(w) => {
+                    let w_row = &w[i * n..(i + 1) * n];
+                    let m = row
+                        .iter()
+                        .zip(w_row)
+                        .filter(|(_, w)| **w > 0.0)
+                        .fold(f64::NEG_INFINITY, |m, (&l, _)| if l > m { l } else { m });
+                    if m.is_finite() {
+                        row.iter_mut().zip(w_row).for_each(|(l, w)| {
+                            *l = if *w > 0.0 {
+                                beta * (*l - m)
+                            } else {
+                                f64::NEG_INFINITY
+                            }
+                        });
+                    }
+                    m
+                }
+            };
             if !m.is_finite() {
                 return Err(DynamicsError::InvalidConfiguration(format!(
                     "non-finite logits in row {i}"
                 )));
             }
-            row[..visible].iter_mut().for_each(|l| *l = beta * (*l - m));
-            row[visible..].fill(f64::NEG_INFINITY);
             crate::exp::exp_in_place(row);
-            scale[i] = match self.normalization {
-                Normalization::Softmax => 1.0 / row.iter().sum::<f64>(),
-                Normalization::Uniform => uniform_factor(beta * m, n)?,
+            if let Some(w) = pair_weights {
+                row.iter_mut()
+                    .zip(&w[i * n..(i + 1) * n])
+                    .for_each(|(e, w)| *e *= w);
+            }
+            scale[i] = match self.model {
+                ModelKind::Sa => 1.0 / row.iter().sum::<f64>(),
+                ModelKind::Usa => uniform_factor(beta * m, n)?,
             };
         }
         Ok(())
     }
 
     /// The attention matrix A^h of every head at the state `x` (row-major n x d), each row-major
-    /// n x n: A_ij = exp(beta x_i^T B_h x_j) / N_i with the model's normalisation (Z_i or n) and
-    /// mask, from the same kernels as the drift (rows shifted by their maximum).
+    /// n x n: A_ij = exp(beta x_i^T B_h x_j) / N_i (times w_ij with pair weights) with the model's
+    /// normalisation (Z_i or n) and mask, from the same kernels as the drift (rows shifted by their
+    /// maximum).
     pub fn attention_matrices(&self, x: &[f64], n: usize, d: usize) -> Result<Vec<Vec<f64>>> {
         check_state(x, n, d, x)?;
+        self.check_mask(n)?;
         let mut ws = Workspace::default();
         ws.ensure(n, d);
         kernel::transpose(x, n, d, &mut ws.transposed);
@@ -533,6 +832,10 @@ impl VectorField for SelfAttention {
             && self.heads[0].value == Value::Identity
     }
 
+    fn gradient_flow(&self) -> Result<crate::energy_stable::GradientFlow> {
+        crate::energy_stable::GradientFlow::of_self_attention(self)
+    }
+
     fn drift_into(
         &self,
         x: &[f64],
@@ -542,6 +845,7 @@ impl VectorField for SelfAttention {
         ws: &mut Workspace,
     ) -> Result<()> {
         check_state(x, n, d, out)?;
+        self.check_mask(n)?;
         ws.ensure(n, d);
         ws.gram_valid = false;
         // with V = I the first head's average is written into `out` directly
@@ -555,11 +859,33 @@ impl VectorField for SelfAttention {
         }
         Ok(())
     }
+}
 
-    /// One head with B = I and V = I, no mask, on the sphere: the Gram matrix and symmetric
-    /// weights ([`kernel::gram_and_weights`]) and [`kernel::euler_average_transposed`] (product,
-    /// update and renormalisation on X^T).
-    fn fused_paper_euler_transposed(
+/// The fused paper-Euler step (\[GLPR\] (2.6) with the authors' Euler step and renormalisation).
+impl SelfAttention {
+    /// True when the paper's Euler step has a fused kernel on the transposed state for this field:
+    /// one head with B = I and V = I, no mask, on the sphere (model (SA) or (USA) of \[GLPR\] (2.6),
+    /// the Figure 3 workload).
+    pub fn has_fused_paper_euler(&self) -> bool {
+        let [head] = &self.heads[..] else {
+            return false;
+        };
+        self.geometry == Geometry::Sphere
+            && matches!(self.mask, Mask::Full)
+            && head.interaction.is_none()
+            && head.value == Value::Identity
+    }
+
+    /// The paper's Euler step fused with the drift evaluation, on the transposed state
+    /// (`xt` = X^T, d x n, `xt[k * n + i]` = x_ik): `x_i <- y_i / |y_i|` with
+    /// `y_i = x_i + h drift_i(x)`, bit-identical to [`VectorField::drift_into`] followed by
+    /// [`kernel::euler_normalize_rows`] on X. One pass for the Gram matrix and symmetric weights
+    /// ([`kernel::gram_and_weights`]), one for product, update and renormalisation on X^T
+    /// ([`kernel::euler_average_transposed`]). Returns `Ok(None)`, with `xt` unchanged, when the
+    /// field has no fused step ([`Self::has_fused_paper_euler`] is false) or the symmetric weights
+    /// do not apply to this state (uneven norms), else whether every norm was finite and positive.
+    /// The stepper that runs it is [`crate::integrate::FusedPaperEuler`].
+    pub(crate) fn fused_paper_euler_transposed(
         &self,
         xt: &mut [f64],
         n: usize,
@@ -567,14 +893,7 @@ impl VectorField for SelfAttention {
         h: f64,
         ws: &mut Workspace,
     ) -> Result<Option<bool>> {
-        let [head] = &self.heads[..] else {
-            return Ok(None);
-        };
-        if self.geometry != Geometry::Sphere
-            || self.mask != Mask::Full
-            || head.interaction.is_some()
-            || head.value != Value::Identity
-        {
+        if !self.has_fused_paper_euler() {
             return Ok(None);
         }
         check_state(xt, n, d, xt)?;
@@ -597,14 +916,8 @@ impl VectorField for SelfAttention {
 
 /// Checks n, d and that the state and the output both have n * d entries.
 fn check_state(x: &[f64], n: usize, d: usize, out: &[f64]) -> Result<()> {
-    crate::error::check_sizes(n, d)?;
-    if x.len() != n * d || out.len() != n * d {
-        return Err(invalid(
-            "x",
-            format!("state has {} entries, expected n * d = {}", x.len(), n * d),
-        ));
-    }
-    Ok(())
+    validate::check_state_len("x", x.len(), n, d)?;
+    validate::check_state_len("x", out.len(), n, d)
 }
 
 #[cfg(test)]
@@ -691,7 +1004,7 @@ mod tests {
                     1.5,
                     Some(b.clone()),
                     Value::Matrix(v.clone()),
-                    Normalization::Softmax,
+                    ModelKind::Sa,
                 )
                 .unwrap(),
                 b.clone(),
@@ -704,7 +1017,7 @@ mod tests {
                     1.5,
                     Some(b.clone()),
                     Value::Matrix(v.clone()),
-                    Normalization::Uniform,
+                    ModelKind::Usa,
                 )
                 .unwrap(),
                 b.clone(),
@@ -713,8 +1026,7 @@ mod tests {
                 false,
             ),
             (
-                SelfAttention::general(0.7, None, Value::NegIdentity, Normalization::Softmax)
-                    .unwrap(),
+                SelfAttention::general(0.7, None, Value::NegIdentity, ModelKind::Sa).unwrap(),
                 id.clone(),
                 id.scaled(-1.0),
                 false,
@@ -750,8 +1062,7 @@ mod tests {
         // V = I + 2 e_1 e_2^T: V y = (y_1 + 2 y_2, y_2, y_3), V^T y = (y_1, 2 y_1 + y_2, y_3)
         let v = SquareMatrix::new(3, vec![1., 2., 0., 0., 1., 0., 0., 0., 1.]).unwrap();
         let (beta, h) = (1.0, 0.1);
-        let model = SelfAttention::general(beta, Some(b), Value::Matrix(v), Normalization::Softmax)
-            .unwrap();
+        let model = SelfAttention::general(beta, Some(b), Value::Matrix(v), ModelKind::Sa).unwrap();
         let mut state = x.as_slice().to_vec();
         use crate::integrate::Integrator as _;
         crate::integrate::PaperEuler::default()
@@ -791,13 +1102,8 @@ mod tests {
         let b = crate::sampling::ginibre(d, &mut rng).unwrap();
         for (model, usa, causal) in [
             (
-                SelfAttention::general(
-                    1.3,
-                    Some(b.clone()),
-                    Value::Identity,
-                    Normalization::Softmax,
-                )
-                .unwrap(),
+                SelfAttention::general(1.3, Some(b.clone()), Value::Identity, ModelKind::Sa)
+                    .unwrap(),
                 false,
                 false,
             ),
@@ -872,6 +1178,7 @@ mod tests {
                 SelfAttention::sa(2.5).unwrap(),
                 SelfAttention::usa(0.7).unwrap(),
             ] {
+                assert!(model.has_fused_paper_euler());
                 let mut ws = Workspace::default();
                 let mut xt = vec![0.0; n * d];
                 kernel::transpose(x0.as_slice(), n, d, &mut xt);
@@ -899,12 +1206,13 @@ mod tests {
             AttentionHead::new(None, Value::NegIdentity),
         ];
         let others = [
-            SelfAttention::multi_head(1.0, heads, Normalization::Softmax).unwrap(),
+            SelfAttention::multi_head(1.0, heads, ModelKind::Sa).unwrap(),
             SelfAttention::sa(1.0).unwrap().with_causal_mask(),
-            SelfAttention::general(1.0, None, Value::NegIdentity, Normalization::Softmax).unwrap(),
+            SelfAttention::general(1.0, None, Value::NegIdentity, ModelKind::Sa).unwrap(),
             SelfAttention::pure_attention(1.0, None, Value::Identity).unwrap(),
         ];
         for model in others {
+            assert!(!model.has_fused_paper_euler(), "{model:?}");
             let mut xt = x0.as_slice().to_vec();
             let done = model
                 .fused_paper_euler_transposed(&mut xt, 8, 8, 0.1, &mut Workspace::default())
@@ -928,12 +1236,11 @@ mod tests {
             Value::Matrix(crate::sampling::goe(d, &mut rng).unwrap()),
         );
         let both =
-            SelfAttention::multi_head(1.0, vec![h1.clone(), h2.clone()], Normalization::Softmax)
-                .unwrap();
+            SelfAttention::multi_head(1.0, vec![h1.clone(), h2.clone()], ModelKind::Sa).unwrap();
         let mut sum = vec![0.0; n * d];
         let mut part = vec![0.0; n * d];
         for h in [h1, h2] {
-            SelfAttention::multi_head(1.0, vec![h], Normalization::Softmax)
+            SelfAttention::multi_head(1.0, vec![h], ModelKind::Sa)
                 .unwrap()
                 .drift(x.as_slice(), n, d, &mut part)
                 .unwrap();
@@ -979,5 +1286,271 @@ mod tests {
                 assert!((vp[i * d + k] - v[p * d + k]).abs() < 1e-14);
             }
         }
+    }
+
+    /// A_ij = w_ij exp(beta x_i^T B x_j) / N_i with N_i = sum_k w_ik exp(beta x_i^T B x_k) (SA) or
+    /// n (USA), and the drift sum_j A_ij V x_j, with plain loops and std exp.
+    fn naive_weighted_drift(
+        x: &Configuration,
+        beta: f64,
+        b: &SquareMatrix,
+        v: &SquareMatrix,
+        model: ModelKind,
+        w: &PairWeights,
+    ) -> Vec<f64> {
+        let (n, d) = (x.n(), x.d());
+        let mut out = vec![0.0; n * d];
+        for i in 0..n {
+            let e: Vec<f64> = (0..n)
+                .map(|j| w.get(i, j) * (beta * b.bilinear(x.row(i), x.row(j))).exp())
+                .collect();
+            let norm = match model {
+                ModelKind::Sa => e.iter().sum::<f64>(),
+                ModelKind::Usa => n as f64,
+            };
+            for r in 0..d {
+                let v_row = &v.as_slice()[r * d..(r + 1) * d];
+                out[i * d + r] = (0..n)
+                    .map(|j| e[j] / norm * crate::config::dot(v_row, x.row(j)))
+                    .sum();
+            }
+        }
+        out
+    }
+
+    fn with_mask(model: SelfAttention, mask: Mask) -> SelfAttention {
+        SelfAttention { mask, ..model }
+    }
+
+    #[test]
+    fn pair_weights_match_the_direct_formula() {
+        let (n, d) = (9, 4);
+        let x = sample(n, d, 21);
+        let mut rng = crate::sampling::stream(21, 0, crate::sampling::Purpose::Matrices);
+        let b = crate::sampling::ginibre(d, &mut rng).unwrap();
+        let v = crate::sampling::ginibre(d, &mut rng).unwrap();
+        let id = SquareMatrix::identity(d);
+        // arbitrary weights with zeros (one positive entry per row guaranteed by the diagonal)
+        let arbitrary = PairWeights::from_fn(n, |i, j| match (i * 7 + j * 3) % 4 {
+            0 if i != j => 0.0,
+            k => 0.25 + k as f64,
+        })
+        .unwrap();
+        let masks = [
+            PairWeights::alibi(n, 0.5).unwrap(),
+            PairWeights::causal_alibi(n, 0.3).unwrap(),
+            arbitrary,
+        ];
+        for model_kind in [ModelKind::Sa, ModelKind::Usa] {
+            for w in &masks {
+                for (bm, vm, interaction, value) in [
+                    (&id, &id, None, Value::Identity),
+                    (&b, &v, Some(b.clone()), Value::Matrix(v.clone())),
+                ] {
+                    let model = SelfAttention::builder()
+                        .beta(1.7)
+                        .model(model_kind)
+                        .head_interaction(interaction, value)
+                        .mask(Mask::Weighted(w.clone()))
+                        .build()
+                        .unwrap();
+                    let mut drift = vec![0.0; n * d];
+                    model.drift(x.as_slice(), n, d, &mut drift).unwrap();
+                    let reference = naive_weighted_drift(&x, 1.7, bm, vm, model_kind, w);
+                    for (a, r) in drift.iter().zip(&reference) {
+                        assert!((a - r).abs() < 1e-13, "{model_kind:?}: {a} vs {r}");
+                    }
+                    // the attention matrix too
+                    let a = &model.attention_matrices(x.as_slice(), n, d).unwrap()[0];
+                    for i in 0..n {
+                        let e: Vec<f64> = (0..n)
+                            .map(|j| w.get(i, j) * (1.7 * bm.bilinear(x.row(i), x.row(j))).exp())
+                            .collect();
+                        let norm = match model_kind {
+                            ModelKind::Sa => e.iter().sum::<f64>(),
+                            ModelKind::Usa => n as f64,
+                        };
+                        for j in 0..n {
+                            assert!((a[i * n + j] - e[j] / norm).abs() < 1e-14);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn all_ones_weights_give_the_unmasked_field() {
+        let (n, d) = (16, 5);
+        let x = sample(n, d, 22);
+        let mut rng = crate::sampling::stream(22, 0, crate::sampling::Purpose::Matrices);
+        let b = crate::sampling::ginibre(d, &mut rng).unwrap();
+        let ones = Mask::Weighted(PairWeights::from_fn(n, |_, _| 1.0).unwrap());
+        for kind in [ModelKind::Sa, ModelKind::Usa] {
+            // general B: the same row-shifted path, so the same bits
+            let general =
+                SelfAttention::general(1.3, Some(b.clone()), Value::Identity, kind).unwrap();
+            let (mut plain, mut weighted) = (vec![0.0; n * d], vec![0.0; n * d]);
+            general.drift(x.as_slice(), n, d, &mut plain).unwrap();
+            with_mask(general, ones.clone())
+                .drift(x.as_slice(), n, d, &mut weighted)
+                .unwrap();
+            assert_eq!(plain, weighted, "{kind:?}, B general");
+            // B = I: the unmasked field takes the symmetric weights, the weighted one row shifts
+            let identity = SelfAttention::general(2.5, None, Value::Identity, kind).unwrap();
+            identity.drift(x.as_slice(), n, d, &mut plain).unwrap();
+            with_mask(identity, ones.clone())
+                .drift(x.as_slice(), n, d, &mut weighted)
+                .unwrap();
+            for (p, w) in plain.iter().zip(&weighted) {
+                assert!(
+                    (p - w).abs() <= 1e-15 * p.abs().max(1.0),
+                    "{kind:?}: {p} vs {w}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn causal_weights_reproduce_the_causal_mask_bit_for_bit() {
+        for (n, d) in [(7, 3), (16, 4)] {
+            let x = sample(n, d, 23);
+            let mut rng = crate::sampling::stream(23, 0, crate::sampling::Purpose::Matrices);
+            let b = crate::sampling::ginibre(d, &mut rng).unwrap();
+            let causal = Mask::Weighted(PairWeights::causal(n).unwrap());
+            for kind in [ModelKind::Sa, ModelKind::Usa] {
+                for interaction in [None, Some(b.clone())] {
+                    let model =
+                        SelfAttention::general(0.9, interaction.clone(), Value::Identity, kind)
+                            .unwrap();
+                    let (mut masked, mut weighted) = (vec![0.0; n * d], vec![0.0; n * d]);
+                    model
+                        .clone()
+                        .with_causal_mask()
+                        .velocity(x.as_slice(), n, d, &mut masked)
+                        .unwrap();
+                    with_mask(model, causal.clone())
+                        .velocity(x.as_slice(), n, d, &mut weighted)
+                        .unwrap();
+                    assert_eq!(masked, weighted, "{kind:?}, n = {n}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn pair_weights_must_match_the_particle_count() {
+        let x = sample(4, 3, 24);
+        let model = SelfAttention::builder()
+            .mask(Mask::Weighted(PairWeights::alibi(5, 1.0).unwrap()))
+            .build()
+            .unwrap();
+        let mut out = vec![0.0; 12];
+        let err = model.drift(x.as_slice(), 4, 3, &mut out).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DynamicsError::InvalidParameter {
+                    name: "pair weights",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(model.attention_matrices(x.as_slice(), 4, 3).is_err());
+        assert!(PairWeights::alibi(3, -1.0).is_err());
+        assert!(PairWeights::causal_alibi(3, f64::NAN).is_err());
+        // a huge slope leaves the diagonal: every row still has a positive weight
+        let w = PairWeights::causal_alibi(3, 1e300).unwrap();
+        assert_eq!(w.as_slice(), &[1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]);
+    }
+
+    #[test]
+    fn masks_round_trip_through_serde_and_are_validated_on_the_way_in() {
+        let mask = Mask::Weighted(PairWeights::causal_alibi(3, 0.5).unwrap());
+        let text = serde_json::to_string(&mask).unwrap();
+        assert_eq!(serde_json::from_str::<Mask>(&text).unwrap(), mask);
+        assert_eq!(serde_json::to_string(&Mask::Causal).unwrap(), "\"Causal\"");
+        let bad = r#"{"Weighted":{"n":2,"weights":[1.0,0.0,0.0,0.0]}}"#;
+        assert!(serde_json::from_str::<Mask>(bad).is_err());
+        let model = SelfAttention::builder().mask(mask).build().unwrap();
+        let text = serde_json::to_string(&model).unwrap();
+        assert!(text.contains("\"model\":\"sa\""), "{text}");
+        assert_eq!(serde_json::from_str::<SelfAttention>(&text).unwrap(), model);
+    }
+
+    #[test]
+    fn builder_defaults_options_and_errors() {
+        let (n, d) = (6, 3);
+        let x = sample(n, d, 25);
+        let mut rng = crate::sampling::stream(25, 0, crate::sampling::Purpose::Matrices);
+        let q = crate::sampling::ginibre(d, &mut rng).unwrap();
+        let k = crate::sampling::ginibre(d, &mut rng).unwrap();
+        let v = crate::sampling::goe(d, &mut rng).unwrap();
+        // the defaults are (SA), beta = 1, Q = K = V = I, no mask, sphere
+        let defaults = SelfAttention::builder().build().unwrap();
+        assert_eq!(defaults, SelfAttention::sa(1.0).unwrap());
+        assert_eq!(
+            (defaults.beta(), defaults.model(), defaults.mask()),
+            (1.0, ModelKind::Sa, &Mask::Full)
+        );
+        assert_eq!(defaults.geometry(), Geometry::Sphere);
+        // head(q, k, v) is B = Q^T K
+        let by_qk = SelfAttention::builder()
+            .head(Some(q.clone()), Some(k.clone()), Value::Matrix(v.clone()))
+            .build()
+            .unwrap();
+        let b = q.transpose().matmul(&k).unwrap();
+        assert_eq!(by_qk.heads()[0].interaction.as_ref(), Some(&b));
+        let (mut got, mut want) = (vec![0.0; n * d], vec![0.0; n * d]);
+        by_qk.velocity(x.as_slice(), n, d, &mut got).unwrap();
+        let reference = naive_velocity(&x, 1.0, &b, &v, false, false);
+        for (g, r) in got.iter().zip(&reference) {
+            assert!((g - r).abs() < 1e-13);
+        }
+        // only Q: B = Q^T; only K: B = K
+        let only_q = SelfAttention::builder()
+            .head(Some(q.clone()), None, Value::Identity)
+            .build()
+            .unwrap();
+        assert_eq!(only_q.heads()[0].interaction, Some(q.transpose()));
+        // repulsive: V = -I in every head
+        let repulsive = SelfAttention::builder()
+            .beta(0.7)
+            .head_interaction(None, Value::Matrix(v.clone()))
+            .repulsive()
+            .build()
+            .unwrap();
+        assert_eq!(
+            repulsive,
+            SelfAttention::general(0.7, None, Value::NegIdentity, ModelKind::Sa).unwrap()
+        );
+        repulsive.velocity(x.as_slice(), n, d, &mut got).unwrap();
+        SelfAttention::sa(0.7)
+            .unwrap()
+            .velocity(x.as_slice(), n, d, &mut want)
+            .unwrap();
+        assert!(got.iter().zip(&want).all(|(g, w)| (g + w).abs() < 1e-15));
+        // euclidean is (9.1)
+        assert_eq!(
+            SelfAttention::builder()
+                .beta(2.0)
+                .euclidean()
+                .build()
+                .unwrap(),
+            SelfAttention::pure_attention(2.0, None, Value::Identity).unwrap()
+        );
+        // errors: beta, no heads, Q and K of different sizes
+        for beta in [f64::NAN, -1.0, f64::INFINITY] {
+            assert!(SelfAttention::builder().beta(beta).build().is_err());
+        }
+        assert!(SelfAttention::builder().heads(vec![]).build().is_err());
+        let small = SquareMatrix::identity(2);
+        assert!(
+            SelfAttention::builder()
+                .head(Some(q), Some(small), Value::Identity)
+                .build()
+                .is_err()
+        );
     }
 }

@@ -2,7 +2,8 @@
 //! cluster counts, minimum inner product, interaction energy E_beta (3.5), checkpoint bookkeeping.
 
 use crate::config::Configuration;
-use crate::error::{Result, check_positive, invalid};
+use crate::error::Result;
+use crate::validate::check_positive;
 
 /// Number of ordered pairs (i, j), i != j, with <x_i, x_j> > threshold (strict, as the authors'
 /// test). `gram` is n x n row-major and symmetric (every Gram matrix of this crate is, bitwise):
@@ -99,10 +100,14 @@ pub fn min_inner_product(gram: &[f64], n: usize) -> f64 {
 /// (beta > 0), summed in index order with std's exp.
 pub fn energy(cfg: &Configuration, beta: f64) -> Result<f64> {
     check_positive("beta", beta)?;
-    let n = cfg.n();
-    let g = cfg.gram();
-    let s: f64 = g.iter().map(|v| (beta * v).exp()).sum();
-    Ok(s / (2.0 * beta * (n * n) as f64))
+    Ok(energy_of_gram(&cfg.gram(), cfg.n(), beta))
+}
+
+/// E_beta of [`energy`] from the Gram matrix G_ij = <x_i, x_j> (row-major n x n):
+/// (1/(2 beta n^2)) sum_ij e^{beta G_ij}, summed in index order with std's exp.
+pub fn energy_of_gram(gram: &[f64], n: usize, beta: f64) -> f64 {
+    let s: f64 = gram.iter().map(|v| (beta * v).exp()).sum();
+    s / (2.0 * beta * (n * n) as f64)
 }
 
 /// The step indices at which checkpoint times are recorded, by the authors' rule: for checkpoint
@@ -120,11 +125,8 @@ pub fn checkpoint_steps_from(
     last_step: usize,
 ) -> Result<Vec<usize>> {
     check_positive("dt", dt)?;
-    if let Some(t) = times.iter().find(|t| !t.is_finite() || **t < 0.0) {
-        return Err(invalid(
-            "times",
-            format!("checkpoint times must be finite and >= 0, got {t}"),
-        ));
+    for &t in times {
+        crate::validate::check("times", t, crate::validate::Domain::NonNegative)?;
     }
     Ok(times
         .iter()

@@ -8,9 +8,15 @@
 //! the new one, never a half-written one, and removes its temporary file. Concurrent writers of one
 //! target each use their own temporary file: the last rename wins, and every reader sees one
 //! complete version.
+//!
+//! Interrupts: every temporary file exists in a registry from its creation to its rename or
+//! removal, and [`remove_in_flight`] removes the ones of this process that are still there. A
+//! signal handler (the `attnflow` binary's Ctrl-C / SIGTERM handler) calls it before exiting, so
+//! an interrupted write leaves neither a partial target nor a temporary file.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// At most this many bytes of the target's name are kept in the temporary name.
@@ -20,6 +26,44 @@ const NAME_PREFIX_BYTES: usize = 48;
 const ATTEMPTS: u32 = 64;
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Temporary files of this process between creation and rename (or removal).
+static IN_FLIGHT: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+fn in_flight() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    // a panic while holding the lock leaves a list that is still valid
+    IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Keeps a temporary file in the registry while it lives; unregisters it when dropped.
+struct InFlight(PathBuf);
+
+impl InFlight {
+    fn register(path: PathBuf) -> Self {
+        in_flight().push(path.clone());
+        InFlight(path)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut list = in_flight();
+        if let Some(i) = list.iter().position(|p| *p == self.0) {
+            list.swap_remove(i);
+        }
+    }
+}
+
+/// Removes every temporary file this process is writing right now (created by [`write_atomic`]
+/// and not yet renamed) and returns how many it removed. For interrupt handlers: the interrupted
+/// write then leaves the old target (or none) and no temporary file. Best effort: removal errors
+/// are ignored.
+pub fn remove_in_flight() -> usize {
+    let list = in_flight();
+    list.iter()
+        .filter(|p| std::fs::remove_file(p).is_ok())
+        .count()
+}
 
 /// A fresh temporary name in the directory of `path`: `.<first bytes of the name>.<pid>-<n>.tmp`
 /// (at most ~90 bytes, whatever the length of the target's name).
@@ -112,6 +156,7 @@ fn remove_stale_temporaries(path: &Path) {
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     remove_stale_temporaries(path);
     let (tmp, mut file) = create_temporary(path)?;
+    let _registered = InFlight::register(tmp.clone());
     let result = (|| {
         file.write_all(bytes)?;
         file.sync_all()?;
@@ -137,6 +182,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
+    /// The tests of this module run one at a time: `remove_in_flight` would remove the temporary
+    /// files of a concurrent test's writes.
+    static SERIAL: Mutex<()> = Mutex::new(());
+
+    fn serial() -> std::sync::MutexGuard<'static, ()> {
+        SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn scratch(tag: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!(
             "attnflow-output-{tag}-{}-{}",
@@ -158,6 +211,7 @@ mod tests {
 
     #[test]
     fn replaces_keeps_neighbours_and_leaves_no_temporary() {
+        let _serial = serial();
         let dir = scratch("replace");
         let path = dir.join("a.json");
         // a user's file with the old fixed temporary name survives
@@ -172,6 +226,7 @@ mod tests {
 
     #[test]
     fn temporaries_of_dead_writers_are_removed_and_live_ones_kept() {
+        let _serial = serial();
         let dir = scratch("stale");
         let path = dir.join("fig.json");
         // pid 4194305 is above Linux's largest pid (2^22): never alive
@@ -195,7 +250,32 @@ mod tests {
     }
 
     #[test]
+    fn in_flight_temporaries_are_removed_on_request_and_unregistered_after_use() {
+        let _serial = serial();
+        let dir = scratch("in-flight");
+        let path = dir.join("out.json");
+        let (tmp, file) = create_temporary(&path).unwrap();
+        drop(file);
+        let guard = InFlight::register(tmp.clone());
+        assert!(tmp.exists());
+        assert!(remove_in_flight() >= 1);
+        assert!(!tmp.exists(), "an in-flight temporary file must be removed");
+        drop(guard);
+        assert!(!in_flight().contains(&tmp));
+        // a finished write leaves nothing registered
+        write_atomic(&path, b"done").unwrap();
+        assert!(
+            in_flight()
+                .iter()
+                .all(|p| p.parent() != Some(dir.as_path()))
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), b"done");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn long_names_and_failures() {
+        let _serial = serial();
         let dir = scratch("long");
         let long = dir.join(format!("{}.json", "é".repeat(125)));
         assert_eq!(long.file_name().unwrap().len(), 255);
@@ -214,6 +294,7 @@ mod tests {
 
     #[test]
     fn concurrent_writers_of_one_target_all_succeed() {
+        let _serial = serial();
         let dir = scratch("concurrent");
         let path = dir.join("out.json");
         std::thread::scope(|s| {

@@ -4,13 +4,15 @@
 //!   divided by n (n - 1); the same strictness for the cluster graph and the all-pairs test;
 //! - the random-matrix laws of `sampling` (Ginibre N(0, 1) entries; GOE (G + G^T)/sqrt 2 with variance 2 on
 //!   the diagonal and 1 off it; Wishart G G^T with mean d I) and the scaling of B = Q^T K / sqrt(d);
-//! - the tangent projection P_x y = y - <x, y> x, by a velocity computed by hand.
+//! - the tangent projection P_x y = y - <x, y> x, by a velocity computed by hand;
+//! - pair weights multiply the attention weights (A_ij proportional to w_ij e^{beta <x_i, x_j>}, so
+//!   ALiBi's w_ij = e^{-m |i - j|} is the logit bias -m |i - j|), with row i of w for particle i.
 
 use attnflow_dynamics::observables::{
     all_pairs_above, cluster_count, fraction_pairs_above, pairs_above,
 };
 use attnflow_dynamics::sampling::{Purpose, ginibre, goe, stream, wishart};
-use attnflow_dynamics::{Configuration, SelfAttention, VectorField};
+use attnflow_dynamics::{Configuration, Mask, ModelKind, PairWeights, SelfAttention, VectorField};
 
 /// Symmetric n x n "Gram" matrix with unit diagonal and g_ij = f(|i - j|).
 fn toeplitz(n: usize, f: impl Fn(usize) -> f64) -> Vec<f64> {
@@ -138,5 +140,42 @@ fn tangent_projection_by_hand() {
     let expected = [0.0, 0.4, 0.32, -0.24];
     for (a, b) in v.iter().zip(&expected) {
         assert!((a - b).abs() < 1e-15, "{v:?} vs {expected:?}");
+    }
+}
+
+/// x_1 = e_1, x_2 = e_2, x_3 = e_1 (d = 2), beta = 1, causal ALiBi with slope m: row 3 sees
+/// w_31 = e^{-2m}, w_32 = e^{-m}, w_33 = 1 and the logits 1, 0, 1, so (SA)
+/// y_3 = ((e^{1-2m} + e) e_1 + e^{-m} e_2) / (e^{1-2m} + e^{-m} + e), and (USA) the same sum
+/// divided by n = 3; the velocity is P_{x_3} y_3 = (0, y_3[2]).
+#[test]
+fn alibi_pair_weights_by_hand() {
+    let m = 0.7_f64;
+    let x = [1.0, 0.0, 0.0, 1.0, 1.0, 0.0];
+    let e = 1f64.exp();
+    let (w31, w32) = ((-2.0 * m).exp(), (-m).exp());
+    let (y1, y2) = (w31 * e + e, w32);
+    for (kind, norm) in [(ModelKind::Sa, w31 * e + w32 + e), (ModelKind::Usa, 3.0)] {
+        let model = SelfAttention::builder()
+            .model(kind)
+            .mask(Mask::Weighted(PairWeights::causal_alibi(3, m).unwrap()))
+            .build()
+            .unwrap();
+        let (mut drift, mut velocity) = ([0.0; 6], [0.0; 6]);
+        model.drift(&x, 3, 2, &mut drift).unwrap();
+        model.velocity(&x, 3, 2, &mut velocity).unwrap();
+        assert!(
+            (drift[4] - y1 / norm).abs() < 1e-15,
+            "{kind:?}: {}",
+            drift[4]
+        );
+        assert!(
+            (drift[5] - y2 / norm).abs() < 1e-15,
+            "{kind:?}: {}",
+            drift[5]
+        );
+        assert!(velocity[4].abs() < 1e-15 && (velocity[5] - y2 / norm).abs() < 1e-15);
+        // row 1 sees only itself: A_11 = 1 (SA), e / 3 (USA), along x_1: no velocity
+        let a11 = if kind == ModelKind::Sa { 1.0 } else { e / 3.0 };
+        assert!((drift[0] - a11).abs() < 1e-15 && drift[1] == 0.0);
     }
 }

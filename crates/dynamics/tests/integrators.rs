@@ -1,9 +1,11 @@
 //! Integrator accuracy: sphere invariance, observed convergence orders, and the equiangular solution of
 //! [GLPR] Thm 6.8.
 
+use std::ops::ControlFlow;
+
 use attnflow_dynamics::{
-    Configuration, DormandPrince54, Integrator, Observer, PaperEuler, Rk4, SelfAttention,
-    VectorField, integrate, kernel, sampling,
+    Configuration, DormandPrince54, FinalStep, Integrator, IntegratorKind, Observer, PaperEuler,
+    Rk4, SelfAttention, Solver, Stop, VectorField, integrate, kernel, observables, sampling,
 };
 
 fn random_start(n: usize, d: usize, seed: u64) -> Configuration {
@@ -256,81 +258,273 @@ impl Observer for Recorder {
     fn wants(&self, k: usize) -> bool {
         k.is_multiple_of(3)
     }
-    fn observe(&mut self, k: usize, gram: &[f64]) -> bool {
+    fn observe(&mut self, k: usize, gram: &[f64]) -> ControlFlow<()> {
         self.seen
             .push((k, gram.iter().map(|g| g.to_bits()).collect()));
-        k >= self.stop_at
+        if k >= self.stop_at {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
     }
 }
 
 #[test]
-fn advance_equals_single_steps_and_shows_the_states() {
-    // PaperEuler keeps the state transposed between fused steps (n = 16: the AVX-512 kernels,
-    // n = 7: the portable ones); fields without a fused step and RK4 take single steps
-    let mut masked = SelfAttention::sa(2.0).unwrap().with_causal_mask();
+fn solver_equals_single_steps_and_shows_the_states() {
+    // the paper's Euler step runs fused on X^T where the field has it (SA, USA; n = 16: the
+    // AVX-512 kernels, n = 7: the portable ones), row-major otherwise (causal mask) and for RK4
+    let masked = SelfAttention::sa(2.0).unwrap().with_causal_mask();
     for (n, d) in [(16, 5), (7, 12)] {
         let x0 = random_start(n, d, 21);
-        let fields: [&dyn VectorField; 3] = [
-            &SelfAttention::sa(2.0).unwrap(),
-            &SelfAttention::usa(1.0).unwrap(),
-            &mut masked,
+        let fields = [
+            SelfAttention::sa(2.0).unwrap(),
+            SelfAttention::usa(1.0).unwrap(),
+            masked.clone(),
         ];
-        for field in fields {
-            for rk4 in [false, true] {
-                let build = || -> Box<dyn Integrator> {
-                    if rk4 {
-                        Box::new(Rk4::default())
-                    } else {
-                        Box::new(PaperEuler::default())
-                    }
-                };
+        for field in &fields {
+            for kind in [IntegratorKind::PaperEuler, IntegratorKind::Rk4] {
                 let steps = 10;
                 let mut stepped = x0.as_slice().to_vec();
                 let mut expected = Vec::new();
-                let mut single = build();
+                let mut single = kind.build().unwrap();
                 let mut gram = vec![0.0; n * n];
                 for k in 0..=steps {
                     if k > 0 {
                         single.step(field, &mut stepped, n, d, 0.1).unwrap();
                     }
                     kernel::gram(&stepped, n, d, &mut gram);
-                    expected.push((k, gram.iter().map(|g| g.to_bits()).collect::<Vec<_>>()));
+                    let bits = gram.iter().map(|g| g.to_bits()).collect::<Vec<_>>();
+                    expected.push((stepped.clone(), bits));
                 }
-                let mut x = x0.as_slice().to_vec();
                 let mut all = Recorder {
                     seen: Vec::new(),
                     stop_at: usize::MAX,
                 };
-                let taken = build()
-                    .advance(field, &mut x, n, d, 0.1, steps, &mut all)
-                    .unwrap();
-                assert_eq!(taken, steps);
-                assert_eq!(x, stepped, "the last state, n = {n}, rk4 = {rk4}");
-                // every state shown is the state of that number; the wanted ones are all there
+                let stepper = kind.stepper_for(field).unwrap();
+                let fused = matches!(stepper, attnflow_dynamics::AttentionStepper::Fused(_));
+                assert_eq!(
+                    fused,
+                    kind == IntegratorKind::PaperEuler && field != &masked
+                );
+                let mut solver = Solver::new(field, stepper, &x0, 0.1)
+                    .unwrap()
+                    .with_observer(&mut all);
+                assert_eq!(solver.advance_to_step(steps).unwrap(), Stop::Reached);
+                let state = solver.state();
+                assert_eq!((state.step, state.t), (steps, steps as f64 * 0.1));
+                assert_eq!(
+                    state.as_slice(),
+                    &expected[steps].0[..],
+                    "n = {n}, {kind:?}"
+                );
+                assert_eq!(solver.stats().steps, steps as u64);
+                // every state shown is the state of that number, each once and in order; the
+                // wanted ones are all there
                 for (k, bits) in &all.seen {
                     assert_eq!(bits, &expected[*k].1, "state {k}");
                 }
                 let shown: Vec<usize> = all.seen.iter().map(|(k, _)| *k).collect();
+                assert!(shown.windows(2).all(|w| w[0] < w[1]), "{shown:?}");
                 assert!(
-                    (0..=steps)
-                        .filter(|k| k % 3 == 0 && *k > 0)
+                    (1..=steps)
+                        .filter(|k| k % 3 == 0)
                         .all(|k| shown.contains(&k))
                 );
                 // stopping early: the state at the stop is the stepped one
-                let mut x = x0.as_slice().to_vec();
                 let mut early = Recorder {
                     seen: Vec::new(),
                     stop_at: 6,
                 };
-                let taken = build()
-                    .advance(field, &mut x, n, d, 0.1, steps, &mut early)
-                    .unwrap();
+                let mut solver = Solver::new(field, kind.stepper_for(field).unwrap(), &x0, 0.1)
+                    .unwrap()
+                    .with_observer(&mut early);
+                assert_eq!(solver.advance_to(1.0).unwrap(), Stop::Observer);
+                let taken = solver.state().step;
+                assert_eq!(solver.state().as_slice(), &expected[taken].0[..]);
                 let (last, bits) = early.seen.last().unwrap();
                 assert_eq!(*last, 6);
                 assert_eq!(bits, &expected[6].1);
-                // with free Gram matrices state 6 is seen during step 7
-                assert!(taken == 6 || taken == 7, "taken {taken}");
+                // the paper's Euler step computes the Gram matrix (B = I): state 6 is seen during
+                // step 7; RK4 shows it after step 6
+                let free = kind == IntegratorKind::PaperEuler;
+                assert_eq!(taken, if free { 7 } else { 6 }, "{kind:?}");
             }
         }
     }
+}
+
+/// A state is shown at most once, also across advances: the last state of one advance (shown at
+/// its end) is not shown again when the next step computes its Gram matrix.
+#[test]
+fn states_are_shown_once_across_advances() {
+    let (n, d) = (8, 4);
+    let x0 = random_start(n, d, 22);
+    let field = SelfAttention::sa(1.0).unwrap();
+    let mut all = Recorder {
+        seen: Vec::new(),
+        stop_at: usize::MAX,
+    };
+    let stepper = IntegratorKind::PaperEuler.stepper_for(&field).unwrap();
+    let mut solver = Solver::new(&field, stepper, &x0, 0.1)
+        .unwrap()
+        .with_observer(&mut all);
+    for k in [3, 4, 9] {
+        assert_eq!(solver.advance_to_step(k).unwrap(), Stop::Reached);
+    }
+    // before the target: no steps
+    assert_eq!(solver.advance_to_step(2).unwrap(), Stop::Reached);
+    assert_eq!(solver.state().step, 9);
+    let shown: Vec<usize> = all.seen.iter().map(|(k, _)| *k).collect();
+    // free Gram matrices show 0..=8 during the steps, 9 is shown (wanted) at the end
+    assert_eq!(shown, (0..=9).collect::<Vec<_>>());
+}
+
+/// `advance_to(t)` stops at the first k with k dt >= t (the authors' checkpoint rule,
+/// `observables::checkpoint_steps`), at the time k dt exactly, and never goes back.
+#[test]
+fn advance_to_follows_the_checkpoint_grid() {
+    let (n, d, dt) = (5, 3, 0.1);
+    let x0 = random_start(n, d, 23);
+    let field = SelfAttention::sa(1.0).unwrap();
+    let mut times = observables::linspace(0.0, 10.0, 6);
+    times.extend(observables::linspace(0.0, 30.0, 200));
+    times.sort_by(f64::total_cmp);
+    let ck = observables::checkpoint_steps_from(&times, dt, 0, usize::MAX).unwrap();
+    // multiples of dt are read at their own step despite 6 / 0.1 = 59.99999999999999
+    let coarse = observables::linspace(0.0, 10.0, 6);
+    let coarse_ck = observables::checkpoint_steps_from(&coarse, dt, 0, usize::MAX).unwrap();
+    assert_eq!(coarse_ck, [0, 20, 40, 60, 80, 100]);
+    let mut solver = Solver::new(&field, PaperEuler::default(), &x0, dt).unwrap();
+    for (&t, &k) in times.iter().zip(&ck) {
+        assert_eq!(solver.advance_to(t).unwrap(), Stop::Reached);
+        let state = solver.state();
+        assert_eq!(state.step, k, "t = {t}");
+        assert_eq!(state.t.to_bits(), (k as f64 * dt).to_bits());
+    }
+    assert!(solver.advance_to(f64::NAN).is_err());
+    assert!(Solver::new(&field, PaperEuler::default(), &x0, 0.0).is_err());
+}
+
+/// [`FinalStep::Shorten`]: whole steps, then one shorter step landing on t_end; by hand with
+/// single steps of the integrator.
+#[test]
+fn shortened_final_step_lands_on_the_end_time() {
+    let (n, d) = (6, 3);
+    let x0 = random_start(n, d, 24);
+    let field = SelfAttention::usa(1.5).unwrap();
+    let mut solver = Solver::new(&field, Rk4::default(), &x0, 0.1)
+        .unwrap()
+        .with_final_step(FinalStep::Shorten);
+    assert_eq!(solver.advance_to(0.25).unwrap(), Stop::Reached);
+    assert_eq!((solver.state().step, solver.state().t), (3, 0.25));
+    let mut x = x0.as_slice().to_vec();
+    let mut rk4 = Rk4::default();
+    for h in [0.1, 0.1, 0.25 - 0.2] {
+        rk4.step(&field, &mut x, n, d, h).unwrap();
+    }
+    assert_eq!(solver.state().as_slice(), &x[..]);
+    // later times count from 0.25; 0.45 is on that grid (up to round-off): two whole steps
+    assert_eq!(solver.advance_to(0.45).unwrap(), Stop::Reached);
+    assert_eq!(solver.state().step, 5);
+    assert!((solver.state().t - 0.45).abs() < 1e-15);
+    // the overshooting policy takes whole steps past 0.25
+    let mut whole = Solver::new(&field, Rk4::default(), &x0, 0.1).unwrap();
+    whole.advance_to(0.25).unwrap();
+    assert_eq!((whole.state().step, whole.state().t), (3, 3.0 * 0.1));
+}
+
+/// The work of adaptive DP5(4) on a fixed small problem (SA, beta = 2, n = 6, d = 3, t = 2 in
+/// macro steps of 0.5, rtol 1e-6, atol 1e-8): pinned by a snapshot; each trial step evaluates the
+/// field 7 times (no first-same-as-last reuse).
+#[test]
+fn dp54_solver_statistics() {
+    let x0 = random_start(6, 3, 3);
+    let field = SelfAttention::sa(2.0).unwrap();
+    let mut solver =
+        Solver::new(&field, DormandPrince54::new(1e-6, 1e-8).unwrap(), &x0, 0.5).unwrap();
+    assert_eq!(solver.advance_to(2.0).unwrap(), Stop::Reached);
+    let stats = solver.stats();
+    assert_eq!(stats.steps, 4);
+    assert_eq!(stats.evaluations, 7 * (stats.accepted + stats.rejected));
+    assert!(stats.accepted >= stats.steps);
+    insta::assert_json_snapshot!(stats);
+}
+
+/// A field whose drift turns non-finite from its `healthy`-th evaluation on (drift x_i before).
+struct BlowsUp {
+    evaluations: std::sync::atomic::AtomicUsize,
+    healthy: usize,
+}
+
+impl VectorField for BlowsUp {
+    fn geometry(&self) -> attnflow_dynamics::Geometry {
+        attnflow_dynamics::Geometry::Sphere
+    }
+    fn drift_into(
+        &self,
+        x: &[f64],
+        _n: usize,
+        _d: usize,
+        out: &mut [f64],
+        _ws: &mut attnflow_dynamics::Workspace,
+    ) -> attnflow_dynamics::Result<()> {
+        let k = self
+            .evaluations
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let value = if k < self.healthy { 1.0 } else { f64::NAN };
+        out.iter_mut().zip(x).for_each(|(o, xi)| *o = value * xi);
+        Ok(())
+    }
+}
+
+/// A non-finite state is reported at the solver's time: the end of the failed step (of the
+/// macro step for DP5(4)), k h on the grid.
+#[test]
+fn non_finite_states_are_reported_at_the_solver_time() {
+    let x0 = random_start(3, 3, 25);
+    let cases: [(Box<dyn Integrator>, usize); 2] = [
+        // paper Euler: one evaluation per step, the 4th step fails
+        (Box::new(PaperEuler::default()), 3),
+        // RK4: four per step, the 2nd step fails
+        (Box::new(Rk4::default()), 5),
+    ];
+    for (integrator, healthy) in cases {
+        let field = BlowsUp {
+            evaluations: 0.into(),
+            healthy,
+        };
+        let name = integrator.name();
+        let mut solver = Solver::new(&field, integrator, &x0, 0.25).unwrap();
+        let err = solver.advance_to(10.0).unwrap_err();
+        let failed_step = if name == "rk4" { 2 } else { 4 };
+        assert_eq!(
+            err,
+            attnflow_dynamics::DynamicsError::NonFiniteState {
+                t: failed_step as f64 * 0.25
+            },
+            "{name}"
+        );
+        assert_eq!(solver.state().step, failed_step - 1);
+    }
+}
+
+/// [`FusedPaperEuler`] on a field without the fused kernel takes the row-major step on its
+/// transposed state: the same bits as [`PaperEuler`].
+#[test]
+fn fused_stepper_falls_back_to_the_row_major_step() {
+    let (n, d) = (9, 4);
+    let x0 = random_start(n, d, 26);
+    let sa = SelfAttention::sa(1.5).unwrap();
+    let causal = sa.clone().with_causal_mask();
+    let fused = attnflow_dynamics::FusedPaperEuler::for_field(&sa).unwrap();
+    let mut a = Solver::new(&causal, fused, &x0, 0.1).unwrap();
+    let mut b = Solver::new(&causal, PaperEuler::default(), &x0, 0.1).unwrap();
+    a.advance_to(2.0).unwrap();
+    b.advance_to(2.0).unwrap();
+    assert_eq!(a.state().as_slice(), b.state().as_slice());
+    assert_eq!(a.stats(), b.stats());
+    // and it differs from the unmasked dynamics
+    let mut c = Solver::new(&sa, PaperEuler::default(), &x0, 0.1).unwrap();
+    c.advance_to(2.0).unwrap();
+    assert_ne!(a.state().as_slice(), c.state().as_slice());
 }

@@ -23,13 +23,12 @@
 
 use crate::error::{EnergyError, Result, check_delta, check_n, check_nonneg};
 use crate::numerics::{brent_root, integrate};
+// softmax (SA, 1/Z_i, ODE (6.9)) or uniform (USA, 1/n, ODE (6.10)): the engine's model switch,
+// so that theory and simulation share one type
+use attnflow_dynamics::ModelKind;
 
 /// Largest beta accepted by the equiangular quadratures (the series Phi ~ e^{2 beta} must stay finite).
 pub const MAX_BETA: f64 = 300.0;
-
-/// Which normalisation of the attention: softmax (SA, 1/Z_i, ODE (6.9)) or uniform (USA, 1/n, ODE (6.10)).
-/// The engine's model switch, re-exported so that theory and simulation share one type.
-pub use attnflow_dynamics::ModelKind as Model;
 
 fn check_beta(beta: f64) -> Result<()> {
     check_nonneg("beta", beta)?;
@@ -65,7 +64,7 @@ fn check_gamma0(n: usize, gamma0: f64) -> Result<()> {
 }
 
 /// Right-hand side gammadot of (6.9) (SA) or (6.10) (USA) at gamma.
-pub fn equiangular_rhs(model: Model, n: usize, beta: f64, gamma: f64) -> Result<f64> {
+pub fn equiangular_rhs(model: ModelKind, n: usize, beta: f64, gamma: f64) -> Result<f64> {
     check_n(n)?;
     check_nonneg("beta", beta)?;
     if !gamma.is_finite() {
@@ -79,8 +78,8 @@ pub fn equiangular_rhs(model: Model, n: usize, beta: f64, gamma: f64) -> Result<
     let core = (1.0 - gamma) * (nm1 * gamma + 1.0);
     Ok(match model {
         // Divide through by e^{beta gamma} to avoid overflow: 2 core / (e^{beta (1 - gamma)} + n - 1).
-        Model::Sa => 2.0 * core / ((beta * (1.0 - gamma)).exp() + nm1),
-        Model::Usa => 2.0 / n as f64 * (beta * gamma).exp() * core,
+        ModelKind::Sa => 2.0 * core / ((beta * (1.0 - gamma)).exp() + nm1),
+        ModelKind::Usa => 2.0 / n as f64 * (beta * gamma).exp() * core,
     })
 }
 
@@ -118,7 +117,7 @@ fn phi_series(beta: f64, u0: f64, u1: f64, diff: f64) -> Result<f64> {
 /// Time for gamma to go from gamma0 to g = 1 - gap, with `diff = g - gamma0 > 0` passed separately so that
 /// both ends keep full precision (gap tiny near consensus, diff tiny for short times).
 fn time_between(
-    model: Model,
+    model: ModelKind,
     n: usize,
     beta: f64,
     gamma0: f64,
@@ -140,14 +139,14 @@ fn time_between(
     let w1 = w0 + ln_v;
     let smooth = if n >= 2 {
         match model {
-            Model::Sa => integrate(
+            ModelKind::Sa => integrate(
                 &|w: f64| (beta * (nf - w.exp()) / nm1).exp(),
                 w0,
                 w1,
                 1e-15,
                 0.0,
             )?,
-            Model::Usa => integrate(
+            ModelKind::Usa => integrate(
                 &|w: f64| (-beta * (w.exp() - 1.0) / nm1).exp(),
                 w0,
                 w1,
@@ -159,10 +158,10 @@ fn time_between(
         0.0
     };
     let t = match model {
-        Model::Sa => {
+        ModelKind::Sa => {
             nm1 / (2.0 * nf) * (ln_u + ln_v) + (ln_u + phi) / (2.0 * nf) + smooth / (2.0 * nf)
         }
-        Model::Usa => 0.5 * (-beta).exp() * (ln_u + phi) + 0.5 * smooth,
+        ModelKind::Usa => 0.5 * (-beta).exp() * (ln_u + phi) + 0.5 * smooth,
     };
     if t.is_finite() {
         Ok(t)
@@ -174,7 +173,7 @@ fn time_between(
 }
 
 /// Exact time t(g) for the equiangular ODE ((6.9) or (6.10)) to go from gamma0 to g (gamma0 <= g < 1).
-pub fn time_to_level(model: Model, n: usize, beta: f64, gamma0: f64, g: f64) -> Result<f64> {
+pub fn time_to_level(model: ModelKind, n: usize, beta: f64, gamma0: f64, g: f64) -> Result<f64> {
     check_n(n)?;
     check_beta(beta)?;
     check_gamma0(n, gamma0)?;
@@ -189,7 +188,7 @@ pub fn time_to_level(model: Model, n: usize, beta: f64, gamma0: f64, g: f64) -> 
 }
 
 /// Exact time to reach 1 - gamma = gap (use this near consensus, where g = 1 - gap is not representable).
-pub fn time_to_gap(model: Model, n: usize, beta: f64, gamma0: f64, gap: f64) -> Result<f64> {
+pub fn time_to_gap(model: ModelKind, n: usize, beta: f64, gamma0: f64, gap: f64) -> Result<f64> {
     check_n(n)?;
     check_beta(beta)?;
     check_gamma0(n, gamma0)?;
@@ -207,7 +206,7 @@ pub fn time_to_gap(model: Model, n: usize, beta: f64, gamma0: f64, gap: f64) -> 
 /// 1 - gamma(t) for the equiangular ODE started at gamma0, by inverting the exact quadrature
 /// (Brent's method in ln(1 - gamma), relative accuracy ~ 1e-15 in 1 - gamma; gamma itself is then accurate
 /// to ~ 1e-16 absolute). Returns 0 when 1 - gamma(t) < e^{-700} (below the f64 range).
-pub fn gap_at(model: Model, n: usize, beta: f64, gamma0: f64, t: f64) -> Result<f64> {
+pub fn gap_at(model: ModelKind, n: usize, beta: f64, gamma0: f64, t: f64) -> Result<f64> {
     check_n(n)?;
     check_beta(beta)?;
     check_gamma0(n, gamma0)?;
@@ -237,7 +236,7 @@ pub fn gap_at(model: Model, n: usize, beta: f64, gamma0: f64, t: f64) -> Result<
 }
 
 /// gamma(t) for the equiangular ODE started at gamma0 (see [`gap_at`] for the precise 1 - gamma).
-pub fn gamma_at(model: Model, n: usize, beta: f64, gamma0: f64, t: f64) -> Result<f64> {
+pub fn gamma_at(model: ModelKind, n: usize, beta: f64, gamma0: f64, t: f64) -> Result<f64> {
     Ok(1.0 - gap_at(model, n, beta, gamma0, t)?)
 }
 
@@ -250,7 +249,7 @@ pub fn gamma_beta_zero(n: usize, t: f64) -> Result<f64> {
 }
 
 /// Clustering time t*(beta) = t(1 - delta) from gamma0 = 0: the point of the phase curve (6.12) at beta.
-pub fn clustering_time(model: Model, n: usize, beta: f64, delta: f64) -> Result<f64> {
+pub fn clustering_time(model: ModelKind, n: usize, beta: f64, delta: f64) -> Result<f64> {
     check_delta(delta)?;
     time_to_gap(model, n, beta, 0.0, delta)
 }
@@ -258,19 +257,19 @@ pub fn clustering_time(model: Model, n: usize, beta: f64, delta: f64) -> Result<
 /// The range of t for which beta*(t) >= 0 exists on Gamma_{inf,delta}, as (t_min, t_max):
 /// SA: t*(beta) increases from t*(0) to infinity, so t in [t*(0), t*(MAX_BETA)];
 /// USA: t*(beta) decreases from t*(0) to 0, so t in [t*(MAX_BETA), t*(0)].
-pub fn phase_curve_domain(model: Model, n: usize, delta: f64) -> Result<(f64, f64)> {
+pub fn phase_curve_domain(model: ModelKind, n: usize, delta: f64) -> Result<(f64, f64)> {
     let at_zero = clustering_time(model, n, 0.0, delta)?;
     let at_max = clustering_time(model, n, MAX_BETA, delta)?;
     Ok(match model {
-        Model::Sa => (at_zero, at_max),
-        Model::Usa => (at_max, at_zero),
+        ModelKind::Sa => (at_zero, at_max),
+        ModelKind::Usa => (at_max, at_zero),
     })
 }
 
 /// Inverse of the phase curve: beta*(t) >= 0 with t*(beta*) = t (strictly monotone in beta: increasing for SA,
 /// decreasing for USA). Errors with [`EnergyError::NoSolution`] outside [`phase_curve_domain`]: for SA no
 /// beta >= 0 works when t < t*(0) = (1/2) ln((1 + (n-1)(1-delta))/delta), since clustering is fastest at beta = 0.
-pub fn phase_curve_beta(model: Model, n: usize, delta: f64, t: f64) -> Result<f64> {
+pub fn phase_curve_beta(model: ModelKind, n: usize, delta: f64, t: f64) -> Result<f64> {
     check_n(n)?;
     check_delta(delta)?;
     check_nonneg("t", t)?;
@@ -303,15 +302,15 @@ mod tests {
     use super::*;
 
     /// Independent quadrature of t(g) in y = -ln(1 - s) (bounded integrand, no splitting).
-    fn time_reference(model: Model, n: usize, beta: f64, gap: f64) -> f64 {
+    fn time_reference(model: ModelKind, n: usize, beta: f64, gap: f64) -> f64 {
         let nf = n as f64;
         let f = move |y: f64| {
             let s = -(-y).exp_m1();
             match model {
-                Model::Sa => {
+                ModelKind::Sa => {
                     ((beta * (-y).exp()).exp() + nf - 1.0) / (2.0 * ((nf - 1.0) * s + 1.0))
                 }
-                Model::Usa => nf / 2.0 * (-beta * s).exp() / ((nf - 1.0) * s + 1.0),
+                ModelKind::Usa => nf / 2.0 * (-beta * s).exp() / ((nf - 1.0) * s + 1.0),
             }
         };
         integrate(&f, 0.0, -gap.ln(), 1e-15, 0.0).unwrap()
@@ -322,14 +321,14 @@ mod tests {
         for &n in &[1usize, 2, 10, 1024] {
             for &t in &[1e-6, 0.1, 1.0, 5.0, 20.0] {
                 let exact = gamma_beta_zero(n, t).unwrap();
-                for model in [Model::Sa, Model::Usa] {
+                for model in [ModelKind::Sa, ModelKind::Usa] {
                     let g = gamma_at(model, n, 0.0, 0.0, t).unwrap();
                     // gamma = 1 - gap is accurate in absolute terms (relative for the gap).
                     assert!((g - exact).abs() < 1e-15, "n {n} t {t}: {g} vs {exact}");
                 }
                 // Gap form: 1 - gamma = n / (e^{2t} + n - 1).
                 let gap_exact = n as f64 / ((2.0 * t).exp() + n as f64 - 1.0);
-                let gap = gap_at(Model::Sa, n, 0.0, 0.0, t).unwrap();
+                let gap = gap_at(ModelKind::Sa, n, 0.0, 0.0, t).unwrap();
                 assert!(
                     ((gap - gap_exact) / gap_exact).abs() < 1e-13,
                     "gap n {n} t {t}"
@@ -341,7 +340,7 @@ mod tests {
     #[test]
     fn clustering_time_matches_independent_quadrature_to_1e12() {
         let mut worst: f64 = 0.0;
-        for model in [Model::Sa, Model::Usa] {
+        for model in [ModelKind::Sa, ModelKind::Usa] {
             for &n in &[2usize, 7, 32, 1024] {
                 for &beta in &[0.0, 0.5, 1.0, 4.0, 9.0] {
                     for &delta in &[0.5, 0.1, 1e-3, 1e-8] {
@@ -364,12 +363,12 @@ mod tests {
     fn clustering_time_matches_mpmath_reference() {
         // mpmath 1.3.0 tanh-sinh quadrature of dt/dgamma at 30 digits.
         let reference = [
-            (Model::Sa, 1024usize, 9.0, 1e-3, 24.04522014887762208),
-            (Model::Sa, 2, 0.5, 0.5, 0.67296390042621398217),
-            (Model::Sa, 100, 3.0, 1e-2, 4.9223192588392285903),
-            (Model::Usa, 32, 4.0, 0.1, 1.0834267449676275218),
-            (Model::Usa, 1024, 9.0, 1e-3, 2.1651080244760465032),
-            (Model::Sa, 1024, 9.0, 1e-8, 29.802187044362626621),
+            (ModelKind::Sa, 1024usize, 9.0, 1e-3, 24.04522014887762208),
+            (ModelKind::Sa, 2, 0.5, 0.5, 0.67296390042621398217),
+            (ModelKind::Sa, 100, 3.0, 1e-2, 4.9223192588392285903),
+            (ModelKind::Usa, 32, 4.0, 0.1, 1.0834267449676275218),
+            (ModelKind::Usa, 1024, 9.0, 1e-3, 2.1651080244760465032),
+            (ModelKind::Sa, 1024, 9.0, 1e-8, 29.802187044362626621),
         ];
         for (model, n, beta, delta, expected) in reference {
             let t = clustering_time(model, n, beta, delta).unwrap();
@@ -385,14 +384,14 @@ mod tests {
         // RK4 with h = 1e-3 on (6.9)/(6.10): global error O(h^4) ~ 1e-12.
         // USA contracts at rate ~ 2 e^beta near consensus, so keep beta small there (RK4 stability).
         let cases = [
-            (Model::Sa, 3usize, 1.0, 0.0),
-            (Model::Sa, 16, 4.0, 0.2),
-            (Model::Sa, 64, 9.0, -0.01),
-            (Model::Sa, 2, 2.0, -0.5),
-            (Model::Usa, 3, 1.0, 0.0),
-            (Model::Usa, 16, 2.0, 0.2),
-            (Model::Usa, 64, 0.5, -0.01),
-            (Model::Usa, 2, 2.0, -0.5),
+            (ModelKind::Sa, 3usize, 1.0, 0.0),
+            (ModelKind::Sa, 16, 4.0, 0.2),
+            (ModelKind::Sa, 64, 9.0, -0.01),
+            (ModelKind::Sa, 2, 2.0, -0.5),
+            (ModelKind::Usa, 3, 1.0, 0.0),
+            (ModelKind::Usa, 16, 2.0, 0.2),
+            (ModelKind::Usa, 64, 0.5, -0.01),
+            (ModelKind::Usa, 2, 2.0, -0.5),
         ];
         for (model, n, beta, gamma0) in cases {
             {
@@ -418,10 +417,10 @@ mod tests {
 
     #[test]
     fn level_and_time_are_inverse_and_consensus_rates_hold() {
-        let t = time_to_level(Model::Sa, 10, 3.0, 0.0, 0.9).unwrap();
-        assert!((gamma_at(Model::Sa, 10, 3.0, 0.0, t).unwrap() - 0.9).abs() < 1e-14);
+        let t = time_to_level(ModelKind::Sa, 10, 3.0, 0.0, 0.9).unwrap();
+        assert!((gamma_at(ModelKind::Sa, 10, 3.0, 0.0, t).unwrap() - 0.9).abs() < 1e-14);
         // d ln(1 - gamma)/dt -> -2 (SA) and -2 e^beta (USA) near consensus.
-        for (model, rate) in [(Model::Sa, 2.0), (Model::Usa, 2.0 * 1.5f64.exp())] {
+        for (model, rate) in [(ModelKind::Sa, 2.0), (ModelKind::Usa, 2.0 * 1.5f64.exp())] {
             let t1 = time_to_gap(model, 8, 1.5, 0.0, 1e-10).unwrap();
             let t2 = time_to_gap(model, 8, 1.5, 0.0, 1e-11).unwrap();
             let measured = 10f64.ln() / (t2 - t1);
@@ -434,7 +433,7 @@ mod tests {
 
     #[test]
     fn phase_curve_round_trip_and_domain() {
-        for model in [Model::Sa, Model::Usa] {
+        for model in [ModelKind::Sa, ModelKind::Usa] {
             for &n in &[2usize, 32, 1024] {
                 for &beta in &[0.25, 1.0, 5.0, 9.0] {
                     let t = clustering_time(model, n, beta, 0.1).unwrap();
@@ -448,24 +447,24 @@ mod tests {
         }
         // SA: below the beta = 0 time there is no solution.
         let t0 = 0.5 * ((1.0 + 31.0 * 0.9) / 0.1f64).ln();
-        assert!(((clustering_time(Model::Sa, 32, 0.0, 0.1).unwrap() - t0) / t0).abs() < 1e-14);
+        assert!(((clustering_time(ModelKind::Sa, 32, 0.0, 0.1).unwrap() - t0) / t0).abs() < 1e-14);
         assert!(matches!(
-            phase_curve_beta(Model::Sa, 32, 0.1, 0.9 * t0),
+            phase_curve_beta(ModelKind::Sa, 32, 0.1, 0.9 * t0),
             Err(EnergyError::NoSolution(_))
         ));
-        assert!(phase_curve_beta(Model::Sa, 32, 0.1, t0).unwrap().abs() < 1e-9);
+        assert!(phase_curve_beta(ModelKind::Sa, 32, 0.1, t0).unwrap().abs() < 1e-9);
     }
 
     #[test]
     fn rejects_bad_input() {
-        assert!(clustering_time(Model::Sa, 0, 1.0, 0.1).is_err());
-        assert!(clustering_time(Model::Sa, 4, -1.0, 0.1).is_err());
-        assert!(clustering_time(Model::Sa, 4, f64::NAN, 0.1).is_err());
-        assert!(clustering_time(Model::Sa, 4, 1.0, 0.0).is_err());
-        assert!(clustering_time(Model::Sa, 4, 1.0, 1.0).is_err());
-        assert!(gamma_at(Model::Usa, 4, 1.0, 1.0, 1.0).is_err());
-        assert!(gamma_at(Model::Usa, 4, 1.0, -0.5, 1.0).is_err());
-        assert!(gamma_at(Model::Usa, 4, 1.0, 0.0, -1.0).is_err());
-        assert_eq!(gap_at(Model::Usa, 64, 9.0, 0.0, 2.0).unwrap(), 0.0);
+        assert!(clustering_time(ModelKind::Sa, 0, 1.0, 0.1).is_err());
+        assert!(clustering_time(ModelKind::Sa, 4, -1.0, 0.1).is_err());
+        assert!(clustering_time(ModelKind::Sa, 4, f64::NAN, 0.1).is_err());
+        assert!(clustering_time(ModelKind::Sa, 4, 1.0, 0.0).is_err());
+        assert!(clustering_time(ModelKind::Sa, 4, 1.0, 1.0).is_err());
+        assert!(gamma_at(ModelKind::Usa, 4, 1.0, 1.0, 1.0).is_err());
+        assert!(gamma_at(ModelKind::Usa, 4, 1.0, -0.5, 1.0).is_err());
+        assert!(gamma_at(ModelKind::Usa, 4, 1.0, 0.0, -1.0).is_err());
+        assert_eq!(gap_at(ModelKind::Usa, 64, 9.0, 0.0, 2.0).unwrap(), 0.0);
     }
 }

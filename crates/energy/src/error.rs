@@ -1,6 +1,8 @@
 //! Typed errors of attnflow-energy: every public function validates its inputs and reports bad parameters
 //! (n = 0, d < 2, negative / NaN beta, delta outside (0, 1), ...) through [`EnergyError`] instead of panicking.
 
+use attnflow_dynamics::validate::Domain;
+
 /// Errors returned by the functions of this crate.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum EnergyError {
@@ -28,30 +30,33 @@ pub enum EnergyError {
 /// Result alias of this crate.
 pub type Result<T> = std::result::Result<T, EnergyError>;
 
-/// Checks that `value` is finite and `>= 0`.
-pub(crate) fn check_nonneg(name: &'static str, value: f64) -> Result<()> {
-    if value.is_finite() && value >= 0.0 {
+/// `value` must lie in `domain` (the engine's parameter domains, [`Domain`]), else
+/// [`EnergyError::InvalidParameter`] with `requirement` (the domain in words).
+fn check_domain(
+    name: &'static str,
+    value: f64,
+    domain: Domain,
+    requirement: &'static str,
+) -> Result<()> {
+    if domain.contains(value) {
         Ok(())
     } else {
         Err(EnergyError::InvalidParameter {
             name,
             value,
-            requirement: "finite and >= 0",
+            requirement,
         })
     }
 }
 
+/// Checks that `value` is finite and `>= 0`.
+pub(crate) fn check_nonneg(name: &'static str, value: f64) -> Result<()> {
+    check_domain(name, value, Domain::NonNegative, "finite and >= 0")
+}
+
 /// Checks that `value` is finite and `> 0`.
 pub(crate) fn check_positive(name: &'static str, value: f64) -> Result<()> {
-    if value.is_finite() && value > 0.0 {
-        Ok(())
-    } else {
-        Err(EnergyError::InvalidParameter {
-            name,
-            value,
-            requirement: "finite and > 0",
-        })
-    }
+    check_domain(name, value, Domain::Positive, "finite and > 0")
 }
 
 /// Largest size parameter (n, d) accepted: 2^53, the last integer every larger one of which would
@@ -100,15 +105,12 @@ pub(crate) fn check_d(d: usize) -> Result<()> {
 
 /// Checks `0 < delta < 1`.
 pub(crate) fn check_delta(delta: f64) -> Result<()> {
-    if delta.is_finite() && delta > 0.0 && delta < 1.0 {
-        Ok(())
-    } else {
-        Err(EnergyError::InvalidParameter {
-            name: "delta",
-            value: delta,
-            requirement: "in the open interval (0, 1)",
-        })
-    }
+    check_domain(
+        "delta",
+        delta,
+        Domain::Open(0.0, 1.0),
+        "in the open interval (0, 1)",
+    )
 }
 
 /// Checks that a row-major `n x d` slice has the right length and finite entries.
@@ -124,12 +126,6 @@ pub(crate) fn check_points(x: &[f64], n: usize, d: usize) -> Result<()> {
             n * d
         )));
     }
-    if let Some(v) = x.iter().find(|v| !v.is_finite()) {
-        return Err(EnergyError::InvalidParameter {
-            name: "x",
-            value: *v,
-            requirement: "finite",
-        });
-    }
-    Ok(())
+    x.iter()
+        .try_for_each(|&v| check_domain("x", v, Domain::Finite, "finite"))
 }

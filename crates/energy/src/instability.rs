@@ -7,9 +7,9 @@
 //! (Funk-Hecke eigenvalues, see [`crate::funk_hecke`]); for SA the rate is lambda_l / mu_0. Every l >= 1 is
 //! unstable; the fastest degree l*(beta, d) (the same for SA and USA) grows like sqrt(2 beta).
 
-use crate::equiangular::Model;
 use crate::error::{EnergyError, Result, check_d, check_positive};
 use crate::funk_hecke::{funk_hecke_eigenvalue, ln_funk_hecke_eigenvalue};
+use attnflow_dynamics::ModelKind;
 
 /// ln lambda_l for USA: ln(l (l+d-2)) + ln mu_l - ln beta (l >= 1, beta > 0).
 fn ln_usa_rate(l: usize, beta: f64, d: usize) -> Result<f64> {
@@ -19,7 +19,7 @@ fn ln_usa_rate(l: usize, beta: f64, d: usize) -> Result<f64> {
 
 /// Growth rate of degree-l perturbations of the uniform measure: USA l (l+d-2) mu_l / beta, SA that / mu_0.
 /// Requires l >= 1 and beta > 0. Errors if the USA rate overflows f64 (beta above ~ 700).
-pub fn mean_field_rate(model: Model, l: usize, beta: f64, d: usize) -> Result<f64> {
+pub fn mean_field_rate(model: ModelKind, l: usize, beta: f64, d: usize) -> Result<f64> {
     check_positive("beta", beta)?;
     check_d(d)?;
     if l == 0 {
@@ -32,15 +32,15 @@ pub fn mean_field_rate(model: Model, l: usize, beta: f64, d: usize) -> Result<f6
     let lf = l as f64;
     let factor = lf * (lf + d as f64 - 2.0) / beta;
     let direct = funk_hecke_eigenvalue(l, beta, d).and_then(|mu_l| match model {
-        Model::Usa => Ok(factor * mu_l),
-        Model::Sa => Ok(factor * mu_l / funk_hecke_eigenvalue(0, beta, d)?),
+        ModelKind::Usa => Ok(factor * mu_l),
+        ModelKind::Sa => Ok(factor * mu_l / funk_hecke_eigenvalue(0, beta, d)?),
     });
     match (model, direct) {
         (_, Ok(v)) if v.is_normal() => Ok(v),
-        (Model::Sa, _) => {
+        (ModelKind::Sa, _) => {
             Ok((ln_usa_rate(l, beta, d)? - ln_funk_hecke_eigenvalue(0, beta, d)?).exp())
         }
-        (Model::Usa, _) => {
+        (ModelKind::Usa, _) => {
             let v = ln_usa_rate(l, beta, d)?.exp();
             if v.is_finite() {
                 Ok(v)
@@ -99,26 +99,26 @@ mod tests {
     fn small_beta_limit_and_sa_usa_relation() {
         // mu_1 ~ beta / d as beta -> 0, so lambda_1 -> (d-1)/d.
         for &d in &[2usize, 3, 10] {
-            let r = mean_field_rate(Model::Usa, 1, 1e-6, d).unwrap();
+            let r = mean_field_rate(ModelKind::Usa, 1, 1e-6, d).unwrap();
             let limit = (d as f64 - 1.0) / d as f64;
             assert!((r - limit).abs() < 1e-6, "d {d}: {r} vs {limit}");
         }
-        let usa = mean_field_rate(Model::Usa, 4, 3.0, 3).unwrap();
-        let sa = mean_field_rate(Model::Sa, 4, 3.0, 3).unwrap();
+        let usa = mean_field_rate(ModelKind::Usa, 4, 3.0, 3).unwrap();
+        let sa = mean_field_rate(ModelKind::Sa, 4, 3.0, 3).unwrap();
         let mu0 = funk_hecke_eigenvalue(0, 3.0, 3).unwrap();
         assert!((sa * mu0 - usa).abs() < 1e-14 * usa);
         // d = 3 closed form: mu_1 = Gamma(3/2) (2/b)^{1/2} I_{3/2}(b) = (cosh b - sinh b / b) / b.
         let b: f64 = 2.0;
         let mu1 = (b.cosh() - b.sinh() / b) / b;
         let lam1 = 1.0 * 2.0 * mu1 / b;
-        assert!((mean_field_rate(Model::Usa, 1, b, 3).unwrap() - lam1).abs() < 1e-14 * lam1);
+        assert!((mean_field_rate(ModelKind::Usa, 1, b, 3).unwrap() - lam1).abs() < 1e-14 * lam1);
         // Large beta: SA stays finite where USA overflows.
         assert!(
-            mean_field_rate(Model::Sa, 10, 2000.0, 2)
+            mean_field_rate(ModelKind::Sa, 10, 2000.0, 2)
                 .unwrap()
                 .is_finite()
         );
-        assert!(mean_field_rate(Model::Usa, 10, 2000.0, 2).is_err());
+        assert!(mean_field_rate(ModelKind::Usa, 10, 2000.0, 2).is_err());
     }
 
     #[test]
@@ -135,11 +135,11 @@ mod tests {
             );
             previous_error = err;
             // It is a maximum of the rate sequence.
-            let r = |l| mean_field_rate(Model::Sa, l, beta, 2).unwrap();
+            let r = |l| mean_field_rate(ModelKind::Sa, l, beta, 2).unwrap();
             assert!(r(l_star) >= r(l_star + 1) && r(l_star) >= r(l_star - 1));
         }
         assert_eq!(fastest_degree(0.01, 3).unwrap(), 1);
         assert!(fastest_degree(0.0, 3).is_err());
-        assert!(mean_field_rate(Model::Sa, 0, 1.0, 3).is_err());
+        assert!(mean_field_rate(ModelKind::Sa, 0, 1.0, 3).is_err());
     }
 }

@@ -18,5 +18,4 @@ pub mod particle;
 pub mod rates;
 pub mod wendel;
 
-pub use equiangular::Model;
 pub use error::{EnergyError, Result};

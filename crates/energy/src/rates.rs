@@ -7,8 +7,8 @@
 //!   1 - alpha ~ e^{-2t} for SA and e^{-2 e^beta t} for USA;
 //! * a least-squares fit of the exponential rate from a measured time series of 1 - alpha(t).
 
-use crate::equiangular::Model;
 use crate::error::{EnergyError, Result, check_n, check_nonneg};
+use attnflow_dynamics::ModelKind;
 
 /// Lemma 6.4 rate bound as in (6.7): lambda = 1/(2 n e^{2 beta}).
 pub fn lemma_6_4_rate_bound(n: usize, beta: f64) -> Result<f64> {
@@ -25,11 +25,11 @@ pub fn lemma_6_4_rate_bound_printed(n: usize, beta: f64) -> Result<f64> {
 }
 
 /// Linearised exponential rate of 1 - alpha near consensus: 2 for SA, 2 e^beta for USA.
-pub fn linearised_consensus_rate(model: Model, beta: f64) -> Result<f64> {
+pub fn linearised_consensus_rate(model: ModelKind, beta: f64) -> Result<f64> {
     check_nonneg("beta", beta)?;
     Ok(match model {
-        Model::Sa => 2.0,
-        Model::Usa => 2.0 * beta.exp(),
+        ModelKind::Sa => 2.0,
+        ModelKind::Usa => 2.0 * beta.exp(),
     })
 }
 
@@ -130,9 +130,10 @@ mod tests {
             (lemma_6_4_rate_bound_printed(4, 1.0).unwrap() - 1.0 / (8.0 * 1f64.exp())).abs()
                 < 1e-17
         );
-        assert_eq!(linearised_consensus_rate(Model::Sa, 3.0).unwrap(), 2.0);
+        assert_eq!(linearised_consensus_rate(ModelKind::Sa, 3.0).unwrap(), 2.0);
         assert!(
-            (linearised_consensus_rate(Model::Usa, 1.0).unwrap() - 2.0 * 1f64.exp()).abs() < 1e-15
+            (linearised_consensus_rate(ModelKind::Usa, 1.0).unwrap() - 2.0 * 1f64.exp()).abs()
+                < 1e-15
         );
         assert!(lemma_6_4_rate_bound(0, 1.0).is_err());
         assert!(lemma_6_4_rate_bound(3, -1.0).is_err());
@@ -147,7 +148,7 @@ mod tests {
         assert_eq!(fit.points, 31);
         // The exact equiangular solution approaches the linearised rates; the fitted rate is above the
         // Lemma 6.4 bound (which is far from sharp).
-        for (model, beta) in [(Model::Sa, 1.0), (Model::Usa, 1.0)] {
+        for (model, beta) in [(ModelKind::Sa, 1.0), (ModelKind::Usa, 1.0)] {
             let ts: Vec<f64> = (0..40).map(|k| 4.0 + 0.05 * k as f64).collect();
             let gs: Vec<f64> = ts
                 .iter()

@@ -6,9 +6,9 @@
 
 use attnflow_dynamics::sampling::{self, Purpose};
 use attnflow_dynamics::{
-    Configuration, Normalization, Rk4, SelfAttention, Value, VectorField, integrate, observables,
+    Configuration, ModelKind, Rk4, SelfAttention, Value, VectorField, integrate, observables,
 };
-use attnflow_energy::{Model, equiangular, particle, wendel};
+use attnflow_energy::{equiangular, particle, wendel};
 
 fn uniform(n: usize, d: usize, seed: u64) -> Configuration {
     let mut rng = sampling::stream(seed, 0, Purpose::InitialCondition);
@@ -96,8 +96,7 @@ fn sa_energy_rate_matches_finite_differences() {
 fn repulsive_dynamics_decreases_the_energy() {
     let (n, d, beta) = (6, 3, 1.0);
     let x0 = uniform(n, d, 3);
-    let field =
-        SelfAttention::general(beta, None, Value::NegIdentity, Normalization::Softmax).unwrap();
+    let field = SelfAttention::general(beta, None, Value::NegIdentity, ModelKind::Sa).unwrap();
     let dt = 1e-3;
     let states = trajectory(&field, &x0, dt, 300);
     let energy = |x: &[f64]| particle::particle_energy(x, n, d, beta).unwrap();
@@ -124,7 +123,7 @@ fn section_3_4_metric_gradient_equals_general_sa() {
         beta,
         Some(v.clone()),
         Value::Matrix(v.clone()),
-        Normalization::Softmax,
+        ModelKind::Sa,
     )
     .unwrap();
     let mut sa = vec![0.0; n * d];
@@ -141,10 +140,10 @@ fn section_3_4_metric_gradient_equals_general_sa() {
 fn orthogonal_start_tracks_the_equiangular_solution() {
     let (n, d) = (5, 6);
     let x0 = Configuration::orthonormal(n, d).unwrap();
-    for (model, beta) in [(Model::Sa, 2.0), (Model::Usa, 1.0)] {
+    for (model, beta) in [(ModelKind::Sa, 2.0), (ModelKind::Usa, 1.0)] {
         let field = match model {
-            Model::Sa => SelfAttention::sa(beta).unwrap(),
-            Model::Usa => SelfAttention::usa(beta).unwrap(),
+            ModelKind::Sa => SelfAttention::sa(beta).unwrap(),
+            ModelKind::Usa => SelfAttention::usa(beta).unwrap(),
         };
         let dt = 0.01;
         let states = trajectory(&field, &x0, dt, 200);

@@ -21,12 +21,13 @@ pub enum ExperimentError {
     /// A file named by the spec cannot be read or has the wrong contents.
     #[error("{field}: {message}")]
     File { field: String, message: String },
-    /// The engine refused the run (e.g. a non-finite state), with where it happened.
-    #[error("{context}: {source}")]
+    /// The engine refused the run (e.g. a non-finite state), with where it happened. The engine's
+    /// error is part of the message (not a separate `source`, which error reports would print a
+    /// second time).
+    #[error("{context}: {error}")]
     Dynamics {
         context: String,
-        #[source]
-        source: DynamicsError,
+        error: DynamicsError,
     },
 }
 
@@ -51,5 +52,5 @@ pub(crate) fn dynamics(
     context: impl Into<String>,
 ) -> impl FnOnce(DynamicsError) -> ExperimentError {
     let context = context.into();
-    move |source| ExperimentError::Dynamics { context, source }
+    move |error| ExperimentError::Dynamics { context, error }
 }

@@ -1,6 +1,6 @@
 //! Reading numeric arrays named by a spec: `.npy` (any float dtype, C or Fortran order, through
 //! `npyz`), `.csv` (one row per line, comma-separated, `#` comments) and `.json` (an array of rows).
-//! Writing `.npy` (C order, `<f8`) is provided for fixtures and outputs.
+//! Writing `.npy` (C order, `<f8`, [`npy_bytes`]) serves the outputs ([`crate::export`]) and fixtures.
 
 use crate::error::{Result, file_error};
 use std::path::Path;
@@ -180,21 +180,29 @@ fn read_json(bytes: &[u8], name: &str, field: &str) -> Result<Array2> {
     from_rows(rows, name, field)
 }
 
-/// Writes a `rows x cols` row-major array as a C-order little-endian float64 `.npy` file.
-pub fn write_npy(path: &Path, rows: usize, cols: usize, data: &[f64]) -> std::io::Result<()> {
+/// A C-order little-endian float64 `.npy` file of an array of `shape` (row-major `data`).
+pub fn npy_bytes(shape: &[usize], data: &[f64]) -> std::io::Result<Vec<u8>> {
     use npyz::WriterBuilder;
-    if data.len() != rows * cols {
+    if data.len() != shape.iter().product::<usize>() {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
-            format!("{} entries for shape ({rows}, {cols})", data.len()),
+            format!("{} entries for shape {shape:?}", data.len()),
         ));
     }
-    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let shape: Vec<u64> = shape.iter().map(|&s| s as u64).collect();
+    let mut bytes = Vec::new();
     let mut writer = npyz::WriteOptions::new()
         .default_dtype()
-        .shape(&[rows as u64, cols as u64])
-        .writer(file)
+        .shape(&shape)
+        .writer(&mut bytes)
         .begin_nd()?;
     writer.extend(data.iter().copied())?;
-    writer.finish()
+    writer.finish()?;
+    Ok(bytes)
+}
+
+/// Writes a `rows x cols` row-major array as a C-order little-endian float64 `.npy` file
+/// (atomically, through `attnflow_dynamics::output::write_atomic`).
+pub fn write_npy(path: &Path, rows: usize, cols: usize, data: &[f64]) -> std::io::Result<()> {
+    attnflow_dynamics::output::write_atomic(path, &npy_bytes(&[rows, cols], data)?)
 }

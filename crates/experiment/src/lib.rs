@@ -12,9 +12,11 @@
 //! xdot_i = sum_j A_ij V x_j                  (pure attention in R^d, \[GLPR\] (9.1): no projection)
 //! ```
 //!
-//! with optional causal mask (j <= i), V = -I (repulsive), heads summed (2.7), the \[GLPR\] Figure 5
-//! random ensembles; an initial condition; an integrator and time grid; observables at checkpoints;
-//! an ensemble of realisations; and a sweep over one scalar parameter.
+//! with optional causal mask (j <= i) or pair weights w_ij (A_ij proportional to
+//! w_ij exp(beta <Q_h x_i, K_h x_j>): a given n x n matrix or ALiBi's exp(-m |i - j|)), V = -I
+//! (repulsive), heads summed (2.7), the \[GLPR\] Figure 5 random ensembles; an initial condition;
+//! an integrator and time grid; observables at checkpoints; an ensemble of realisations; and a
+//! sweep over one scalar parameter.
 //!
 //! - [`Spec::from_toml_str`], [`Spec::from_json_str`], [`Spec::from_path`]: read (unknown keys
 //!   and wrong types are one-line errors naming the field);
@@ -22,7 +24,10 @@
 //!   validated; [`ResolvedSpec::to_toml_string`] / [`ResolvedSpec::to_json_string`] print it back
 //!   (reading that and resolving again is a fixed point);
 //! - [`run()`](fn@run) -> [`Output`]: per sweep point, per realisation or mean / standard error over
-//!   realisations, per checkpoint the observables next to `t`.
+//!   realisations, per checkpoint the observables next to `t`; [`encode`] writes it as JSON, CSV,
+//!   `.npy` or `.npz` ([`export`]; non-finite numbers as "inf", "-inf", "nan": [`number`]);
+//! - [`phase_diagram()`](fn@phase_diagram): a (t, beta) phase-diagram spec (\[GLPR\] Figures 3 and
+//!   5) run by the engine's phase-diagram runner, with its record ([`phase`]).
 //!
 //! Conventions are the engine's (`attnflow-dynamics`, see its README table): B = Q^T K, a value
 //! matrix in a spec always means the velocity V y (the mathematical convention); the Figure 5
@@ -34,15 +39,20 @@
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
 pub mod error;
+pub mod export;
 pub mod init;
 pub mod io;
+pub mod number;
 pub mod observe;
+pub mod phase;
 pub mod resolve;
 pub mod run;
 pub mod spec;
 
 pub use error::{ExperimentError, Result};
+pub use export::{Format, encode};
 pub use observe::Observed;
+pub use phase::phase_diagram;
 pub use resolve::{Point, ResolvedSpec};
 pub use run::{
     CheckpointRecord, Output, PointOutput, RealisationOutput, Summary, SummaryRecord, run,

@@ -27,8 +27,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Observed {
-    /// pair-fraction, energy, min-cosine, mean-cosine, diameter.
-    Number(f64),
+    /// pair-fraction, energy, min-cosine, mean-cosine, diameter (non-finite values as "inf",
+    /// "-inf", "nan": [`crate::number`]).
+    Number(#[serde(with = "crate::number::scalar")] f64),
     /// cluster-count without labels.
     Count(u64),
     /// cluster-count with labels.
@@ -36,13 +37,13 @@ pub enum Observed {
     /// attention-rank, per head.
     Rank {
         rank: Vec<u64>,
-        #[serde(rename = "effective-rank")]
+        #[serde(rename = "effective-rank", with = "crate::number::vec1")]
         effective_rank: Vec<f64>,
     },
     /// positions (n rows).
-    Rows(Vec<Vec<f64>>),
+    Rows(#[serde(with = "crate::number::vec2")] Vec<Vec<f64>>),
     /// attention matrices, per head (n x n each).
-    Heads(Vec<Vec<Vec<f64>>>),
+    Heads(#[serde(with = "crate::number::vec3")] Vec<Vec<Vec<f64>>>),
 }
 
 /// An observation with what aggregation needs (the integer hit count of the pair statistic).

@@ -7,8 +7,9 @@ use crate::spec::*;
 use attnflow_dynamics::ensemble::MAX_STEPS;
 use attnflow_dynamics::observables::{checkpoint_steps_from, linspace};
 use attnflow_dynamics::sampling::{Pcg64, ginibre, goe, wishart};
+use attnflow_dynamics::validate::{self, Domain};
 use attnflow_dynamics::{
-    DormandPrince54, DynamicsError, IntegratorKind, MatrixEnsemble, ModelKind, Representation,
+    DynamicsError, IntegratorKind, MatrixEnsemble, ModelKind, PairWeights, Representation,
     SquareMatrix,
 };
 use std::collections::BTreeMap;
@@ -103,6 +104,8 @@ pub struct Point {
     pub beta: f64,
     pub weights: WeightsPlan,
     pub causal: bool,
+    /// Pair weights w_ij (`field.mask = {weights}` or `{alibi}`), n x n.
+    pub pair_weights: Option<PairWeights>,
     pub repulsive: bool,
     pub geometry: GeometrySpec,
     pub init: InitPlan,
@@ -177,6 +180,8 @@ struct Loaded {
     points_name: String,
     /// (head, "q" | "k" | "v") -> matrix from a .npy file.
     npy: BTreeMap<(usize, &'static str), Array2>,
+    /// The pair weights of `field.mask = {weights = ...}`, with the file's name.
+    mask_weights: Option<(Array2, String)>,
 }
 
 fn square_check(field: &str, rows: &[Vec<f64>], d: usize) -> Result<SquareMatrix> {
@@ -211,12 +216,17 @@ fn square_check(field: &str, rows: &[Vec<f64>], d: usize) -> Result<SquareMatrix
     SquareMatrix::new(d, rows.concat()).map_err(crate::error::dynamics(field))
 }
 
-fn finite(field: &str, v: f64) -> Result<f64> {
-    if v.is_finite() {
+/// `v` must lie in the engine's parameter domain: else `{field}: must be {domain}, got {v}`.
+fn in_domain(field: impl Into<String>, v: f64, domain: Domain) -> Result<f64> {
+    if domain.contains(v) {
         Ok(v)
     } else {
-        Err(invalid(field, format!("must be finite, got {v}")))
+        Err(invalid(field, format!("must be {domain}, got {v}")))
     }
+}
+
+fn finite(field: &str, v: f64) -> Result<f64> {
+    in_domain(field, v, Domain::Finite)
 }
 
 fn matrix_plan(
@@ -354,10 +364,10 @@ fn apply_sweep(spec: &Spec, parameter: &str, value: f64, i: usize) -> Result<Spe
             }
         }
         "rtol" | "atol" => {
-            if s.integrator.method != Method::Dp54 {
+            if !s.integrator.method.takes_tolerances() {
                 return Err(invalid(
                     "sweep.parameter",
-                    format!("{parameter} needs integrator.method = \"dp54\""),
+                    format!("{parameter} needs integrator.method = \"dp54\" or \"rkmk45\""),
                 ));
             }
             if parameter == "rtol" {
@@ -405,27 +415,29 @@ fn fill_defaults(spec: &mut Spec) -> Result<()> {
             .as_ref()
             .map_or(path.clone(), |d| d.join(&*path));
     }
-    match spec.integrator.method {
-        Method::Dp54 => {
-            spec.integrator.rtol.get_or_insert(DEFAULT_RTOL);
-            spec.integrator.atol.get_or_insert(DEFAULT_ATOL);
-        }
-        m => {
-            for (name, v) in [
-                ("rtol", spec.integrator.rtol),
-                ("atol", spec.integrator.atol),
-            ] {
-                if v.is_some() {
-                    return Err(invalid(
-                        format!("integrator.{name}"),
-                        format!(
-                            "only dp54 takes tolerances, the method is {}",
-                            serde_json::to_string(&m)
-                                .unwrap_or_default()
-                                .trim_matches('"')
-                        ),
-                    ));
-                }
+    if let MaskSpec::Weights { npy } = &mut spec.field.mask {
+        *npy = spec
+            .base_dir
+            .as_ref()
+            .map_or(npy.clone(), |d| d.join(&*npy));
+    }
+    let method = spec.integrator.method;
+    if method.takes_tolerances() {
+        spec.integrator.rtol.get_or_insert(DEFAULT_RTOL);
+        spec.integrator.atol.get_or_insert(DEFAULT_ATOL);
+    } else {
+        for (name, v) in [
+            ("rtol", spec.integrator.rtol),
+            ("atol", spec.integrator.atol),
+        ] {
+            if v.is_some() {
+                return Err(invalid(
+                    format!("integrator.{name}"),
+                    format!(
+                        "only dp54 and rkmk45 take tolerances, the method is {}",
+                        method.name()
+                    ),
+                ));
             }
         }
     }
@@ -518,11 +530,8 @@ fn sweep_values(sw: &SweepSpec) -> Result<Vec<f64>> {
     if values.is_empty() {
         return Err(invalid("sweep", "no values to sweep over"));
     }
-    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-        return Err(invalid(
-            format!("sweep.values[{i}]"),
-            format!("must be finite, got {}", values[i]),
-        ));
+    for (i, &v) in values.iter().enumerate() {
+        in_domain(format!("sweep.values[{i}]"), v, Domain::Finite)?;
     }
     Ok(values)
 }
@@ -534,6 +543,12 @@ impl Spec {
         fill_defaults(&mut spec)?;
         let mut loaded = Loaded::default();
         let mut warnings = Vec::new();
+        if let MaskSpec::Weights { npy } = &spec.field.mask {
+            let name = npy
+                .file_name()
+                .map_or_else(|| npy.display().to_string(), |f| f.to_string_lossy().into());
+            loaded.mask_weights = Some((read_array2(npy, "field.mask.weights")?, name));
+        }
         // n and d from the given points
         if let InitSpec::Points { path } = &spec.init {
             let a = read_array2(path, "init.path")?;
@@ -631,6 +646,41 @@ impl Spec {
     }
 }
 
+/// The pair weights of a mask for n particles (`None` for none and causal).
+fn pair_weights(mask: &MaskSpec, n: usize, loaded: &Loaded) -> Result<Option<PairWeights>> {
+    Ok(match mask {
+        MaskSpec::None | MaskSpec::Causal => None,
+        MaskSpec::Weights { .. } => {
+            let field = "field.mask.weights";
+            let (a, name) = loaded
+                .mask_weights
+                .as_ref()
+                .ok_or_else(|| invalid(field, "pair weights not loaded"))?;
+            if (a.rows, a.cols) != (n, n) {
+                return Err(invalid(
+                    field,
+                    format!(
+                        "{name} has shape ({}, {}), expected n x n = {n} x {n}",
+                        a.rows, a.cols
+                    ),
+                ));
+            }
+            Some(
+                PairWeights::new(n, a.data.clone())
+                    .map_err(|e| invalid(field, format!("{name}: {e}")))?,
+            )
+        }
+        MaskSpec::Alibi { slope, causal } => {
+            let weights = if *causal {
+                PairWeights::causal_alibi(n, *slope)
+            } else {
+                PairWeights::alibi(n, *slope)
+            };
+            Some(weights.map_err(|e| invalid("field.mask.alibi.slope", e.to_string()))?)
+        }
+    })
+}
+
 fn suffix(e: ExperimentError, s: &str) -> ExperimentError {
     match e {
         ExperimentError::Invalid { field, message } => ExperimentError::Invalid {
@@ -653,15 +703,10 @@ fn plan_point(
     warnings: &mut Vec<String>,
 ) -> Result<Point> {
     let (n, d) = (s.n.unwrap_or(DEFAULT_N), s.d.unwrap_or(DEFAULT_D));
-    attnflow_dynamics::error::check_dimensions(n, d).map_err(engine_invalid(""))?;
-    attnflow_dynamics::error::check_sizes(n, d).map_err(crate::error::dynamics("n, d"))?;
+    validate::check_dimensions(n, d).map_err(engine_invalid(""))?;
+    validate::check_sizes(n, d).map_err(crate::error::dynamics("n, d"))?;
     let f = &s.field;
-    if !(f.beta.is_finite() && f.beta >= 0.0) {
-        return Err(invalid(
-            "field.beta",
-            format!("must be finite and >= 0, got {}", f.beta),
-        ));
-    }
+    in_domain("field.beta", f.beta, Domain::NonNegative)?;
     let sphere = f.geometry == GeometrySpec::Sphere;
     // weights
     let weights = match (&f.heads, f.matrices) {
@@ -756,12 +801,7 @@ fn plan_point(
                     format!("need 1 <= k <= n = {n}, got {k}"),
                 ));
             }
-            if !(spread.is_finite() && *spread >= 0.0) {
-                return Err(invalid(
-                    "init.spread",
-                    format!("must be finite and >= 0, got {spread}"),
-                ));
-            }
+            in_domain("init.spread", *spread, Domain::NonNegative)?;
             InitPlan::Clusters {
                 k: *k,
                 spread: *spread,
@@ -813,17 +853,59 @@ fn plan_point(
         }
     };
     // integrator
-    let integrator = match s.integrator.method {
+    let method = s.integrator.method;
+    if method.is_lie_group() && !sphere {
+        return Err(invalid(
+            "integrator.method",
+            format!(
+                "{} is a Lie-group method for the sphere; geometry = \"euclidean\" ([GLPR] (9.1)) has no rotation-group action: use paper-euler, rk4 or dp54",
+                method.name()
+            ),
+        ));
+    }
+    if method == Method::EnergyStable {
+        // what the spec shows of a gradient flow ([GLPR] section 3); B = Q^T K symmetric and V = B
+        // are checked by the engine on the built field
+        let heads = match &weights {
+            WeightsPlan::Heads(h) => h.len(),
+            WeightsPlan::Ensemble(_) => 1,
+        };
+        let reason = if heads != 1 {
+            Some(format!("{heads} heads"))
+        } else if f.mask != MaskSpec::None {
+            Some("a mask".to_string())
+        } else if f.repulsive {
+            Some("repulsive (V = -I)".to_string())
+        } else if !sphere {
+            Some("geometry = \"euclidean\"".to_string())
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            return Err(invalid(
+                "integrator.method",
+                format!(
+                    "{}; this spec has {reason}: use paper-euler, rk4 or dp54",
+                    attnflow_dynamics::energy_stable::REQUIREMENT
+                ),
+            ));
+        }
+    }
+    let rtol = s.integrator.rtol.unwrap_or(DEFAULT_RTOL);
+    let atol = s.integrator.atol.unwrap_or(DEFAULT_ATOL);
+    let integrator = match method {
         Method::PaperEuler => IntegratorKind::PaperEuler,
         Method::Rk4 => IntegratorKind::Rk4,
-        Method::Dp54 => {
-            let rtol = s.integrator.rtol.unwrap_or(DEFAULT_RTOL);
-            let atol = s.integrator.atol.unwrap_or(DEFAULT_ATOL);
-            // the engine's own validation of the tolerances
-            DormandPrince54::new(rtol, atol).map_err(engine_invalid("integrator."))?;
-            IntegratorKind::Dp54 { rtol, atol }
-        }
+        Method::Dp54 => IntegratorKind::Dp54 { rtol, atol },
+        Method::LieEuler => IntegratorKind::LieEuler,
+        Method::Cg3 => IntegratorKind::Cg3,
+        Method::Rkmk4 => IntegratorKind::Rkmk4,
+        Method::Cf4 => IntegratorKind::Cf4,
+        Method::Rkmk45 => IntegratorKind::Rkmk45 { rtol, atol },
+        Method::EnergyStable => IntegratorKind::EnergyStable,
     };
+    // the engine's own validation of the tolerances (dp54, rkmk45)
+    integrator.build().map_err(engine_invalid("integrator."))?;
     // observables
     let observables: Vec<ObservablePlan> = s
         .observables
@@ -842,18 +924,15 @@ fn plan_point(
         if matches!(
             o.kind,
             ObservableKind::PairFraction | ObservableKind::ClusterCount
-        ) && !(o.delta > 0.0 && o.delta < 2.0)
-        {
-            return Err(invalid(
+        ) {
+            in_domain(
                 format!("{field}.delta"),
-                format!("must lie in (0, 2), got {}", o.delta),
-            ));
+                o.delta,
+                attnflow_dynamics::validate::DELTA,
+            )?;
         }
-        if o.kind == ObservableKind::AttentionRank && !(o.tol > 0.0 && o.tol < 1.0) {
-            return Err(invalid(
-                format!("{field}.tol"),
-                format!("must lie in (0, 1), got {}", o.tol),
-            ));
+        if o.kind == ObservableKind::AttentionRank {
+            in_domain(format!("{field}.tol"), o.tol, Domain::Open(0.0, 1.0))?;
         }
         if o.kind == ObservableKind::Energy && !(f.beta > 0.0) {
             return Err(invalid(
@@ -914,12 +993,7 @@ fn plan_point(
     };
     // time grid
     let t = &s.time;
-    if !(t.dt.is_finite() && t.dt > 0.0) {
-        return Err(invalid(
-            "time.dt",
-            format!("must be finite and > 0, got {}", t.dt),
-        ));
-    }
+    in_domain("time.dt", t.dt, Domain::Positive)?;
     if !(t.t_max.is_finite() && t.t_max >= t.dt) {
         return Err(invalid(
             "time.t-max",
@@ -948,9 +1022,7 @@ fn plan_point(
             }
             for (i, &tc) in times.iter().enumerate() {
                 let field = format!("time.checkpoints[{i}]");
-                if !(tc.is_finite() && tc >= 0.0) {
-                    return Err(invalid(field, format!("must be finite and >= 0, got {tc}")));
-                }
+                in_domain(field.as_str(), tc, Domain::NonNegative)?;
                 if tc > t.t_max {
                     return Err(invalid(
                         field,
@@ -983,6 +1055,7 @@ fn plan_point(
         beta: f.beta,
         weights,
         causal: f.mask == MaskSpec::Causal,
+        pair_weights: pair_weights(&f.mask, n, loaded)?,
         repulsive: f.repulsive,
         geometry: f.geometry,
         init,

@@ -10,9 +10,10 @@ use crate::init::initial_configuration;
 use crate::observe::{Measured, Observed, observe};
 use crate::resolve::{MatrixPlan, Point, ResolvedSpec, WeightsPlan};
 use crate::spec::{Aggregate, GeometrySpec, Spec};
-use attnflow_dynamics::integrate::Observer;
 use attnflow_dynamics::sampling::{Pcg64, Purpose, stream};
-use attnflow_dynamics::{AttentionHead, IntegrationStats, Representation, SelfAttention, Value};
+use attnflow_dynamics::{
+    AttentionHead, IntegrationStats, Mask, Representation, SelfAttention, Solver, Value,
+};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -78,17 +79,22 @@ pub struct CheckpointRecord {
     pub values: BTreeMap<String, Observed>,
 }
 
-/// Mean and standard error (sample standard deviation / sqrt(R)) over realisations.
+/// Mean and standard error (sample standard deviation / sqrt(R)) over realisations (non-finite
+/// values as "inf", "-inf", "nan": [`crate::number`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Summary {
     Scalar {
+        #[serde(with = "crate::number::scalar")]
         mean: f64,
+        #[serde(with = "crate::number::scalar")]
         stderr: f64,
     },
     /// Per head (attention-rank: `NAME.rank` and `NAME.effective-rank`).
     PerHead {
+        #[serde(with = "crate::number::vec1")]
         mean: Vec<f64>,
+        #[serde(with = "crate::number::vec1")]
         stderr: Vec<f64>,
     },
 }
@@ -115,7 +121,6 @@ impl Point {
         mut rng: Option<&mut Pcg64>,
     ) -> attnflow_dynamics::Result<SelfAttention> {
         let d = self.d;
-        let normalization = self.model.normalization();
         let heads = match &self.weights {
             WeightsPlan::Ensemble(e) => match rng.as_deref_mut() {
                 Some(rng) => match e.draw(d, rng)? {
@@ -160,8 +165,17 @@ impl Point {
         } else {
             heads
         };
-        let model = match self.geometry {
-            GeometrySpec::Sphere => SelfAttention::multi_head(self.beta, heads, normalization)?,
+        let mask = match (&self.pair_weights, self.causal) {
+            (Some(w), _) => Mask::Weighted(w.clone()),
+            (None, true) => Mask::Causal,
+            (None, false) => Mask::Full,
+        };
+        let builder = SelfAttention::builder()
+            .beta(self.beta)
+            .model(self.model)
+            .mask(mask);
+        match self.geometry {
+            GeometrySpec::Sphere => builder.heads(heads).build(),
             GeometrySpec::Euclidean => {
                 let head = heads.into_iter().next().ok_or_else(|| {
                     attnflow_dynamics::DynamicsError::InvalidParameter {
@@ -169,26 +183,9 @@ impl Point {
                         reason: "need one head".into(),
                     }
                 })?;
-                SelfAttention::pure_attention(self.beta, head.interaction, head.value)?
+                builder.attention_head(head).euclidean().build()
             }
-        };
-        Ok(if self.causal {
-            model.with_causal_mask()
-        } else {
-            model
-        })
-    }
-}
-
-/// Watches nothing: the runner reads the state between segments of [`Integrator::advance`].
-struct Silent;
-
-impl Observer for Silent {
-    fn wants(&self, _: usize) -> bool {
-        false
-    }
-    fn observe(&mut self, _: usize, _: &[f64]) -> bool {
-        false
+        }
     }
 }
 
@@ -206,32 +203,31 @@ pub(crate) fn run_realisation(
     let model = point
         .build_model(&mut stream(point.seed, index, Purpose::Matrices))
         .map_err(dynamics(context()))?;
-    let mut integrator = point.integrator.build().map_err(dynamics(context()))?;
-    let (n, m) = (point.n, x0.d());
-    let mut x = x0.into_vec();
-    let mut now = 0;
+    let stepper = point
+        .integrator
+        .stepper_for(&model)
+        .map_err(dynamics(context()))?;
+    let m = x0.d();
+    // the runner reads the state between segments, no observer
+    let mut solver = Solver::new(&model, stepper, &x0, point.dt).map_err(dynamics(context()))?;
     let mut out: Vec<Vec<Measured>> = Vec::with_capacity(point.checkpoint_steps.len());
     for (c, &k) in point.checkpoint_steps.iter().enumerate() {
-        if k > now {
-            integrator
-                .advance(&model, &mut x, n, m, point.dt, k - now, &mut Silent)
-                .map_err(dynamics(context()))?;
-            now = k;
-        }
+        solver.advance_to_step(k).map_err(dynamics(context()))?;
+        let x = solver.state().as_slice();
         if c > 0 && point.checkpoint_steps[c - 1] == k {
             let same = out[c - 1].clone();
             out.push(same);
         } else {
-            out.push(observe(point, &model, &x, m).map_err(|e| match e {
-                ExperimentError::Dynamics { context: c, source } => ExperimentError::Dynamics {
+            out.push(observe(point, &model, x, m).map_err(|e| match e {
+                ExperimentError::Dynamics { context: c, error } => ExperimentError::Dynamics {
                     context: format!("{}, {c}", context()),
-                    source,
+                    error,
                 },
                 other => other,
             })?);
         }
     }
-    Ok((out, integrator.stats()))
+    Ok((out, solver.stats()))
 }
 
 /// Running mean and sum of squared deviations (Welford), merged in a fixed order (Chan et al.).
@@ -260,7 +256,12 @@ impl Welford {
         }
         let (na, nb) = (self.count as f64, o.count as f64);
         let n = na + nb;
-        let delta = o.mean - self.mean;
+        // equal means (also two infinite ones, whose difference is NaN) do not move the mean
+        let delta = if o.mean == self.mean {
+            0.0
+        } else {
+            o.mean - self.mean
+        };
         self.mean += delta * nb / n;
         self.m2 += o.m2 + delta * delta * na * nb / n;
         self.count += o.count;

@@ -27,7 +27,7 @@ pub const DEFAULT_T_MAX: f64 = 30.0;
 pub const DEFAULT_CHECKPOINTS: usize = 200;
 /// Threshold of the Figure 3 statistic.
 pub const DEFAULT_DELTA: f64 = 1e-3;
-/// Default dp54 tolerances (as `attnflow simulate`).
+/// Default dp54 and rkmk45 tolerances (as `attnflow simulate`).
 pub const DEFAULT_RTOL: f64 = 1e-8;
 pub const DEFAULT_ATOL: f64 = 1e-10;
 /// Default relative tolerance of the numerical rank (singular values > tol * s_max).
@@ -139,14 +139,27 @@ impl Default for FieldSpec {
     }
 }
 
-/// Which pairs interact.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+/// Which pairs interact, and with which weight: A_ij proportional to w_ij exp(beta x_i^T B x_j)
+/// (`attnflow_dynamics::Mask`). Written `"none"`, `"causal"`, `{weights = {npy = "w.npy"}}` or
+/// `{alibi = {slope = 0.5}}` (`causal = true` for the decoder form).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub enum MaskSpec {
+    /// w_ij = 1.
     #[default]
     None,
-    /// j <= i only.
+    /// j <= i only: w_ij = 1[j <= i].
     Causal,
+    /// Given pair weights: an n x n array in a .npy, .csv or .json file (relative to the spec),
+    /// entries finite and >= 0, every row with a positive entry.
+    Weights { npy: PathBuf },
+    /// ALiBi (Press, Smith and Lewis 2022): the logit bias -slope |i - j|, i.e.
+    /// w_ij = exp(-slope |i - j|); with `causal = true`, exp(-slope (i - j)) for j <= i and 0 above.
+    Alibi {
+        slope: f64,
+        #[serde(default)]
+        causal: bool,
+    },
 }
 
 /// Where the particles live.
@@ -324,16 +337,77 @@ impl Default for InitSpec {
     }
 }
 
-/// Time-stepping scheme.
+/// Time-stepping scheme (`integrator.method`; with the cargo feature `clap`, a
+/// `clap::ValueEnum`, the `--integrator` of the `attnflow` binary). The Lie-group methods
+/// (`attnflow_dynamics::lie`) keep the points on the sphere by construction and refuse
+/// `geometry = "euclidean"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum Method {
-    /// x_i <- normalize(x_i + dt drift_i): the authors' scheme.
+    /// The authors' scheme x <- normalize(x + dt drift), order 1, renormalised
     #[default]
     PaperEuler,
+    /// Classical Runge-Kutta, order 4, projected onto the sphere
     Rk4,
-    /// Adaptive Dormand-Prince 5(4) within each step dt.
+    /// Adaptive Dormand-Prince 5(4) within each dt, order 5, projected after each accepted step
     Dp54,
+    /// Lie-Euler (geodesic step), order 1, on the sphere by construction (no projection)
+    LieEuler,
+    /// Crouch-Grossman, order 3, on the sphere by construction (no projection)
+    Cg3,
+    /// Runge-Kutta-Munthe-Kaas, order 4, on the sphere by construction (no projection)
+    Rkmk4,
+    /// Commutator-free Lie-group method, order 4, on the sphere by construction (no projection)
+    Cf4,
+    /// Adaptive RKMK Dormand-Prince 5(4), order 5, on the sphere by construction (no projection)
+    Rkmk45,
+    /// Minimising movement (implicit Euler) of the energy, order 1: the energy never decreases
+    /// at any dt; gradient flows only (one head, B = Q^T K symmetric, V = B, no mask, sphere)
+    EnergyStable,
+}
+
+impl Method {
+    /// Every method, in the order of the `--integrator` help.
+    pub const ALL: [Method; 9] = [
+        Method::PaperEuler,
+        Method::Rk4,
+        Method::Dp54,
+        Method::LieEuler,
+        Method::Cg3,
+        Method::Rkmk4,
+        Method::Cf4,
+        Method::Rkmk45,
+        Method::EnergyStable,
+    ];
+
+    /// The name in specs (`integrator.method`) and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::PaperEuler => "paper-euler",
+            Method::Rk4 => "rk4",
+            Method::Dp54 => "dp54",
+            Method::LieEuler => "lie-euler",
+            Method::Cg3 => "cg3",
+            Method::Rkmk4 => "rkmk4",
+            Method::Cf4 => "cf4",
+            Method::Rkmk45 => "rkmk45",
+            Method::EnergyStable => "energy-stable",
+        }
+    }
+
+    /// The adaptive methods, the ones that take `integrator.rtol` and `atol`.
+    pub fn takes_tolerances(self) -> bool {
+        matches!(self, Method::Dp54 | Method::Rkmk45)
+    }
+
+    /// The Lie-group methods: on the sphere only.
+    pub fn is_lie_group(self) -> bool {
+        matches!(
+            self,
+            Method::LieEuler | Method::Cg3 | Method::Rkmk4 | Method::Cf4 | Method::Rkmk45
+        )
+    }
 }
 
 /// Which coordinates are evolved.
@@ -353,14 +427,20 @@ pub enum RepresentationSpec {
 pub struct IntegratorSpec {
     #[serde(default)]
     pub method: Method,
-    /// dp54 only (default [`DEFAULT_RTOL`]).
+    /// dp54 and rkmk45 only (default [`DEFAULT_RTOL`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rtol: Option<f64>,
-    /// dp54 only (default [`DEFAULT_ATOL`]).
+    /// dp54 and rkmk45 only (default [`DEFAULT_ATOL`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub atol: Option<f64>,
     #[serde(default)]
     pub representation: RepresentationSpec,
+    /// Used by the phase-diagram runner ([`crate::phase_diagram()`](fn@crate::phase_diagram)) only:
+    /// stop a realisation once its points are provably locked in consensus, exact for the paper's
+    /// Euler step with V = I (`attnflow_dynamics::ensemble::consensus_locked`); default true.
+    /// [`crate::run()`](fn@crate::run) always integrates every step (the same numbers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consensus_exit: Option<bool>,
 }
 
 /// When a checkpoint time t_c is read.
@@ -743,6 +823,80 @@ impl Spec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn method_names_are_the_spec_names_and_the_engine_names() {
+        for m in Method::ALL {
+            let spec =
+                Spec::from_toml_str(&format!("[integrator]\nmethod = \"{}\"", m.name())).unwrap();
+            assert_eq!(spec.integrator.method, m);
+            assert_eq!(
+                serde_json::to_string(&m).unwrap(),
+                format!("\"{}\"", m.name())
+            );
+        }
+        let tolerances: Vec<_> = Method::ALL
+            .into_iter()
+            .filter(|m| m.takes_tolerances())
+            .collect();
+        assert_eq!(tolerances, [Method::Dp54, Method::Rkmk45]);
+        let lie = Method::ALL.into_iter().filter(|m| m.is_lie_group()).count();
+        assert_eq!(lie, 5);
+    }
+
+    /// `energy-stable` runs the gradient flows with the energy non-decreasing from checkpoint to
+    /// checkpoint at dt = 2, and is refused at resolve time for a spec that shows it has no
+    /// gradient flow (the engine refuses the rest, e.g. B = Q^T K not symmetric, when it runs).
+    #[test]
+    fn energy_stable_runs_gradient_flows_and_refuses_the_others() {
+        let base = "n = 12\nd = 3\nseed = 4\nobservables = [\"energy\"]\n[field]\nmodel = \"usa\"\nbeta = 4.0\n[time]\nt-max = 40.0\ndt = 2.0\ncheckpoints = 21\n[integrator]\nmethod = \"energy-stable\"\n";
+        let resolved = Spec::from_toml_str(base).unwrap().resolve().unwrap();
+        let out = crate::run(&resolved, &|_, _| {}).unwrap();
+        let runs = out.points[0].runs.as_ref().unwrap();
+        let energies: Vec<f64> = runs[0]
+            .checkpoints
+            .iter()
+            .map(|c| match c.values["energy"] {
+                crate::Observed::Number(e) => e,
+                ref other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(energies.len(), 21);
+        assert!(
+            energies.windows(2).all(|w| w[1] >= w[0] * (1.0 - 1e-14)),
+            "{energies:?}"
+        );
+        assert!(energies[20] > energies[0]);
+        for (extra, shown) in [
+            ("mask = \"causal\"\n", "a mask"),
+            ("repulsive = true\n", "repulsive"),
+            ("[[field.heads]]\n[[field.heads]]\n", "2 heads"),
+        ] {
+            let spec = base.replace("beta = 4.0\n", &format!("beta = 4.0\n{extra}"));
+            let err = Spec::from_toml_str(&spec)
+                .unwrap()
+                .resolve()
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("integrator.method") && err.contains(shown),
+                "{err}"
+            );
+        }
+        let nonsymmetric = base.replace(
+            "beta = 4.0\n",
+            "beta = 4.0\n[[field.heads]]\nk = {matrix = [[1.0, 2.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]}\nv = {matrix = [[1.0, 2.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]}\n",
+        );
+        let resolved = Spec::from_toml_str(&nonsymmetric)
+            .unwrap()
+            .resolve()
+            .unwrap();
+        let err = crate::run(&resolved, &|_, _| {}).unwrap_err().to_string();
+        assert!(
+            err.contains("energy-stable needs a gradient-flow field"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn matrix_sources_and_observables_have_short_and_long_forms() {

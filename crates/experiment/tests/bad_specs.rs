@@ -38,6 +38,8 @@ fn bad_specs_give_one_line_messages() {
         ("missing file", format!("[init]\nkind = \"points\"\npath = \"{}\"", p("absent.npy"))),
         ("tiny rtol", "[integrator]\nmethod = \"dp54\"\nrtol = 1e-30".into()),
         ("tolerance without dp54", "[integrator]\nrtol = 1e-6".into()),
+        ("tiny rkmk45 atol", "[integrator]\nmethod = \"rkmk45\"\natol = 1e-15".into()),
+        ("lie method on euclidean", "[field]\ngeometry = \"euclidean\"\n[integrator]\nmethod = \"cg3\"".into()),
         ("negative beta", "[field]\nbeta = -1.0".into()),
         ("NaN beta", "[field]\nbeta = nan".into()),
         ("energy at beta 0", "observables = [\"energy\"]\n[field]\nbeta = 0.0".into()),

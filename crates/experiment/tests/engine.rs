@@ -33,11 +33,8 @@ fn phase_spec(
 
 fn toml_of(p: &PhaseDiagramSpec) -> String {
     let matrices = serde_json::to_string(&p.matrices).unwrap();
-    let method = match p.integrator {
-        IntegratorKind::PaperEuler => "paper-euler",
-        IntegratorKind::Rk4 => "rk4",
-        IntegratorKind::Dp54 { .. } => "dp54",
-    };
+    // the engine's names are the spec's method names
+    let method = p.integrator.name();
     format!(
         "n = {}\nd = {}\nseed = {}\nobservables = [{{kind = \"pair-fraction\", delta = {:?}}}]\n[field]\nmodel = \"sa\"\nmatrices = {matrices}\n[integrator]\nmethod = \"{method}\"\n[time]\ndt = {:?}\nt-max = {:?}\ncheckpoints = {}\n[ensemble]\nrealizations = {}\n[sweep]\nparameter = \"beta\"\nlinspace = {{start = 0.5, stop = 6.0, count = 3}}\n",
         p.n,

@@ -74,3 +74,22 @@ fn small_examples_run() {
         other => panic!("{other:?}"),
     }
 }
+
+/// The resolved form of every example spec (every default filled in), with the absolute path of
+/// the examples directory replaced by `<specs>`.
+#[test]
+fn resolved_examples_snapshot() {
+    let dir = common::specs_dir().canonicalize().unwrap();
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".toml"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 5);
+    for name in names {
+        let text = example(&name).resolve().unwrap().to_toml_string().unwrap();
+        let text = text.replace(&dir.display().to_string(), "<specs>");
+        insta::assert_snapshot!(format!("resolved_{}", name.trim_end_matches(".toml")), text);
+    }
+}

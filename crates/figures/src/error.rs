@@ -15,6 +15,9 @@ pub enum FigureError {
     /// An upstream crate (dynamics, energy, kuramoto, transformer) reported an error.
     #[error("upstream computation failed: {0}")]
     Upstream(String),
+    /// A figure's declared experiment spec is invalid or is not what the figure runs.
+    #[error("experiment spec: {0}")]
+    Experiment(#[from] attnflow_experiment::ExperimentError),
     /// No figure of that id is registered.
     #[error("unknown figure id `{0}`")]
     UnknownFigure(String),

@@ -1,17 +1,15 @@
 //! Golden-data regression check: recompute a figure at `ci` fidelity and compare its JSON record with
 //! `golden/<id>.json` field by field.
 //!
-//! Tolerances are declared next to the data, in `golden/tolerances.json`:
-//! ```json
-//! { "ignore": ["runtime_seconds", "attnflow_version"],
-//!   "default": { "abs": 1e-12, "rel": 1e-9 },
-//!   "fields": [ { "figure": "glpr-fig3", "path": "panels.*.probability", "abs": 0.02, "rel": 0.0 } ] }
+//! Tolerances are declared by each figure ([`crate::figure::Meta::tolerances`]), e.g.
+//! ```text
+//! FieldTolerance::new("panels.*.probability", 0.01, 0.0, "Monte-Carlo fractions ...")
 //! ```
 //! A path is the dotted list of object keys and array indices from the record root; `*` matches one
 //! segment, and a rule applies to the whole subtree below its path. The first matching rule wins, then
-//! `default`. Integers (JSON numbers without fraction or exponent on both sides) must match exactly, as must
-//! strings, booleans, nulls, array lengths and key sets. Two floats match when
-//! |a - b| <= abs + rel * max(|a|, |b|).
+//! [`DEFAULT_TOLERANCE`]. The keys [`IGNORED_KEYS`] are not compared. Integers (JSON numbers without
+//! fraction or exponent on both sides) must match exactly, as must strings, booleans, nulls, array
+//! lengths and key sets. Two floats match when |a - b| <= abs + rel * max(|a|, |b|).
 
 use std::path::{Path, PathBuf};
 
@@ -41,54 +39,47 @@ impl Tolerance {
     }
 }
 
-/// A tolerance for the fields of one figure below `path`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FieldRule {
-    pub figure: String,
-    pub path: String,
+/// The tolerance of every float field no rule of its figure covers.
+pub const DEFAULT_TOLERANCE: Tolerance = Tolerance {
+    abs: 1e-12,
+    rel: 1e-9,
+};
+
+/// Top-level keys of a record that are not compared (the version changes with every release; older
+/// records carry a runtime).
+pub const IGNORED_KEYS: [&str; 2] = ["runtime_seconds", "attnflow_version"];
+
+/// A tolerance for the float fields of a figure's record below `path`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct FieldTolerance {
+    pub path: &'static str,
     pub abs: f64,
     pub rel: f64,
     /// Why this tolerance (e.g. "Monte-Carlo threshold decisions may flip across libm versions").
-    #[serde(default)]
-    pub reason: String,
+    pub reason: &'static str,
 }
 
-/// The contents of `golden/tolerances.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Tolerances {
-    /// Top-level keys that are not compared.
-    pub ignore: Vec<String>,
-    pub default: Tolerance,
-    pub fields: Vec<FieldRule>,
-}
-
-impl Tolerances {
-    /// Reads `dir/tolerances.json`.
-    pub fn load(dir: &Path) -> Result<Self> {
-        let value = read_json(&dir.join("tolerances.json"))?;
-        let tol: Tolerances = serde_json::from_value(value)?;
-        for rule in &tol.fields {
-            if !(rule.abs >= 0.0 && rule.rel >= 0.0) {
-                return Err(FigureError::Golden(format!(
-                    "negative or NaN tolerance for {} {}",
-                    rule.figure, rule.path
-                )));
-            }
+impl FieldTolerance {
+    pub const fn new(path: &'static str, abs: f64, rel: f64, reason: &'static str) -> Self {
+        Self {
+            path,
+            abs,
+            rel,
+            reason,
         }
-        Ok(tol)
     }
+}
 
-    /// Tolerance for the float at `path` of figure `figure`.
-    pub fn for_path(&self, figure: &str, path: &[String]) -> Tolerance {
-        self.fields
-            .iter()
-            .find(|rule| rule.figure == figure && pattern_matches(&rule.path, path))
-            .map(|rule| Tolerance {
-                abs: rule.abs,
-                rel: rule.rel,
-            })
-            .unwrap_or(self.default)
-    }
+/// Tolerance for the float at `path` under `rules` (the first match, else [`DEFAULT_TOLERANCE`]).
+pub fn tolerance_at(rules: &[FieldTolerance], path: &[String]) -> Tolerance {
+    rules
+        .iter()
+        .find(|rule| pattern_matches(rule.path, path))
+        .map(|rule| Tolerance {
+            abs: rule.abs,
+            rel: rule.rel,
+        })
+        .unwrap_or(DEFAULT_TOLERANCE)
 }
 
 fn pattern_matches(pattern: &str, path: &[String]) -> bool {
@@ -131,25 +122,23 @@ fn short(v: &Value) -> String {
     }
 }
 
-/// Compares two records of figure `figure`; returns every mismatch (at most `limit`).
+/// Compares two records of a figure with tolerances `rules`; returns every mismatch (at most `limit`).
 pub fn compare_records(
-    figure: &str,
     golden: &Value,
     computed: &Value,
-    tol: &Tolerances,
+    rules: &[FieldTolerance],
     limit: usize,
 ) -> Vec<Mismatch> {
     let mut out = Vec::new();
     let mut path = Vec::new();
-    compare_value(figure, golden, computed, tol, &mut path, &mut out, limit);
+    compare_value(golden, computed, rules, &mut path, &mut out, limit);
     out
 }
 
 fn compare_value(
-    figure: &str,
     golden: &Value,
     computed: &Value,
-    tol: &Tolerances,
+    rules: &[FieldTolerance],
     path: &mut Vec<String>,
     out: &mut Vec<Mismatch>,
     limit: usize,
@@ -166,12 +155,12 @@ fn compare_value(
     match (golden, computed) {
         (Value::Object(g), Value::Object(c)) => {
             for key in g.keys().chain(c.keys().filter(|k| !g.contains_key(*k))) {
-                if path.is_empty() && tol.ignore.iter().any(|i| i == key) {
+                if path.is_empty() && IGNORED_KEYS.contains(&key.as_str()) {
                     continue;
                 }
                 path.push(key.clone());
                 match (g.get(key), c.get(key)) {
-                    (Some(gv), Some(cv)) => compare_value(figure, gv, cv, tol, path, out, limit),
+                    (Some(gv), Some(cv)) => compare_value(gv, cv, rules, path, out, limit),
                     (Some(_), None) => out.push(Mismatch {
                         path: path.join("."),
                         message: "missing in computed data".into(),
@@ -198,7 +187,7 @@ fn compare_value(
             }
             for (k, (gv, cv)) in g.iter().zip(c).enumerate() {
                 path.push(k.to_string());
-                compare_value(figure, gv, cv, tol, path, out, limit);
+                compare_value(gv, cv, rules, path, out, limit);
                 path.pop();
                 if out.len() >= limit {
                     return;
@@ -220,7 +209,7 @@ fn compare_value(
                     g.as_f64().unwrap_or(f64::NAN),
                     c.as_f64().unwrap_or(f64::NAN),
                 );
-                let t = tol.for_path(figure, path);
+                let t = tolerance_at(rules, path);
                 if !t.accepts(gf, cf) {
                     push(
                         format!(
@@ -271,27 +260,18 @@ fn golden_form(mut record: Value) -> Value {
 }
 
 /// Recomputes `figure` at `ci` fidelity with `seed` and compares with `dir/<id>.json`.
-pub fn check_figure(
-    figure: &dyn DynFigure,
-    dir: &Path,
-    seed: u64,
-    tol: &Tolerances,
-) -> Result<CheckOutcome> {
+pub fn check_figure(figure: &dyn DynFigure, dir: &Path, seed: u64) -> Result<CheckOutcome> {
     let computed = match figure.run(Fidelity::Ci, seed, &NoProgress) {
         Ok(record) => golden_form(record),
         Err(FigureError::Unavailable(reason)) => return Ok(CheckOutcome::Skipped(reason)),
         Err(e) => return Err(e),
     };
-    check_record(figure.id(), &computed, dir, tol)
+    check_record(figure, &computed, dir)
 }
 
-/// Compares an already computed `ci` record with the golden file.
-pub fn check_record(
-    id: &str,
-    computed: &Value,
-    dir: &Path,
-    tol: &Tolerances,
-) -> Result<CheckOutcome> {
+/// Compares an already computed `ci` record of `figure` with its golden file.
+pub fn check_record(figure: &dyn DynFigure, computed: &Value, dir: &Path) -> Result<CheckOutcome> {
+    let id = figure.id();
     let path = golden_path(dir, id);
     if !path.exists() {
         return Ok(CheckOutcome::Drift(vec![Mismatch {
@@ -303,7 +283,7 @@ pub fn check_record(
         }]));
     }
     let golden = read_json(&path)?;
-    let mismatches = compare_records(id, &golden, computed, tol, 20);
+    let mismatches = compare_records(&golden, computed, figure.meta().tolerances, 20);
     Ok(if mismatches.is_empty() {
         CheckOutcome::Match
     } else {
@@ -326,64 +306,51 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn tolerances() -> Tolerances {
-        serde_json::from_value(json!({
-            "ignore": ["runtime_seconds"],
-            "default": {"abs": 0.0, "rel": 1e-9},
-            "fields": [{"figure": "f", "path": "panels.*.probability", "abs": 0.05, "rel": 0.0}]
-        }))
-        .unwrap()
-    }
+    const RULES: &[FieldTolerance] = &[FieldTolerance::new(
+        "panels.*.probability",
+        0.05,
+        0.0,
+        "test rule",
+    )];
 
     #[test]
     fn identical_records_match_and_ignored_keys_are_skipped() {
         let a = json!({"runtime_seconds": 1.0, "x": [1.0, 2.0], "n": 3});
         let b = json!({"runtime_seconds": 9.0, "x": [1.0, 2.0], "n": 3});
-        assert!(compare_records("f", &a, &b, &tolerances(), 10).is_empty());
+        assert!(compare_records(&a, &b, RULES, 10).is_empty());
     }
 
     #[test]
     fn integers_must_match_exactly_floats_within_tolerance() {
-        let tol = tolerances();
-        let m = compare_records("f", &json!({"n": 3}), &json!({"n": 4}), &tol, 10);
+        let m = compare_records(&json!({"n": 3}), &json!({"n": 4}), RULES, 10);
         assert_eq!(m.len(), 1);
         assert_eq!(m[0].path, "n");
         assert!(
-            compare_records(
-                "f",
-                &json!({"x": 1.0}),
-                &json!({"x": 1.0 + 1e-12}),
-                &tol,
-                10
-            )
-            .is_empty()
+            compare_records(&json!({"x": 1.0}), &json!({"x": 1.0 + 1e-12}), RULES, 10).is_empty()
         );
         assert_eq!(
-            compare_records("f", &json!({"x": 1.0}), &json!({"x": 1.0 + 1e-6}), &tol, 10).len(),
+            compare_records(&json!({"x": 1.0}), &json!({"x": 1.0 + 1e-6}), RULES, 10).len(),
             1
         );
     }
 
     #[test]
     fn field_rules_apply_to_their_subtree_only() {
-        let tol = tolerances();
         let g = json!({"panels": [{"probability": [[0.5, 0.1]], "t": [0.5]}]});
         let c = json!({"panels": [{"probability": [[0.53, 0.1]], "t": [0.53]}]});
-        let m = compare_records("f", &g, &c, &tol, 10);
+        let m = compare_records(&g, &c, RULES, 10);
         assert_eq!(m.len(), 1, "{m:?}");
         assert_eq!(m[0].path, "panels.0.t.0");
-        // Another figure does not get the rule.
-        assert_eq!(compare_records("other", &g, &c, &tol, 10).len(), 2);
+        // Without the rule both differ.
+        assert_eq!(compare_records(&g, &c, &[], 10).len(), 2);
     }
 
     #[test]
     fn structure_changes_are_reported() {
-        let tol = tolerances();
         let m = compare_records(
-            "f",
             &json!({"a": [1, 2], "b": "x"}),
             &json!({"a": [1], "c": "x"}),
-            &tol,
+            RULES,
             10,
         );
         let paths: Vec<&str> = m.iter().map(|m| m.path.as_str()).collect();

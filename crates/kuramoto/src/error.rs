@@ -1,5 +1,7 @@
 //! Typed errors of the circle / Kuramoto / surrogate-model crate.
 
+use attnflow_dynamics::validate::Domain;
+
 /// Everything that can go wrong in this crate.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum KuramotoError {
@@ -27,33 +29,29 @@ pub(crate) fn invalid(name: &'static str, reason: impl Into<String>) -> Kuramoto
     }
 }
 
-/// `value` must be finite and >= 0.
-pub(crate) fn check_non_negative(name: &'static str, value: f64) -> Result<()> {
-    if value.is_finite() && value >= 0.0 {
+/// `value` must lie in `domain` (the engine's parameter domains, [`Domain`]): else
+/// `must be {domain}, got {value}`.
+fn check_domain(name: &'static str, value: f64, domain: Domain) -> Result<()> {
+    if domain.contains(value) {
         Ok(())
     } else {
-        Err(invalid(
-            name,
-            format!("must be finite and >= 0, got {value}"),
-        ))
+        Err(invalid(name, format!("must be {domain}, got {value}")))
     }
+}
+
+/// `value` must be finite and >= 0.
+pub(crate) fn check_non_negative(name: &'static str, value: f64) -> Result<()> {
+    check_domain(name, value, Domain::NonNegative)
 }
 
 /// `value` must be finite and > 0.
 pub(crate) fn check_positive(name: &'static str, value: f64) -> Result<()> {
-    if value.is_finite() && value > 0.0 {
-        Ok(())
-    } else {
-        Err(invalid(
-            name,
-            format!("must be finite and > 0, got {value}"),
-        ))
-    }
+    check_domain(name, value, Domain::Positive)
 }
 
 /// Every entry must be finite.
 pub(crate) fn check_finite_slice(name: &'static str, values: &[f64]) -> Result<()> {
-    match values.iter().position(|v| !v.is_finite()) {
+    match values.iter().position(|v| !Domain::Finite.contains(*v)) {
         None => Ok(()),
         Some(i) => Err(invalid(
             name,

@@ -7,7 +7,7 @@
 //!   x_i <- normalize( x_i - sgn (tau/n) sum_j exp(x_i^T D x_j) D x_j ),  sgn = -1 ascent, +1 descent,
 //!
 //! which is the engine's paper Euler step on the general USA model with B = D, V = +-D and beta = 1
-//! (`SelfAttention::general(1, Some(D), Value::Matrix(+-D), Normalization::Uniform)` + `PaperEuler`).
+//! (`SelfAttention::general(1, Some(D), Value::Matrix(+-D), ModelKind::Usa)` + `PaperEuler`).
 //!
 //! Also: robust cluster counting with antipodal pairs (components of {|<x_i, x_j>| > 1 - delta}, split by
 //! sign), the extremiser checks M1-M4 (maximisers) and m1-m3 (minimisers) of tfdy.md section 2 as
@@ -18,7 +18,7 @@ use crate::error::{KuramotoError, Result, check_non_negative, check_positive, in
 use attnflow_dynamics::observables::cluster_labels;
 use attnflow_dynamics::sampling::{Purpose, stream, uniform_sphere};
 use attnflow_dynamics::{
-    Configuration, Integrator, Normalization, PaperEuler, SelfAttention, SquareMatrix, Value,
+    Configuration, Integrator, ModelKind, PaperEuler, SelfAttention, SquareMatrix, Value,
     VectorField,
 };
 
@@ -88,7 +88,7 @@ pub fn scheme_field(d_mat: &SquareMatrix, direction: Direction) -> Result<SelfAt
         1.0,
         Some(d_mat.clone()),
         Value::Matrix(v),
-        Normalization::Uniform,
+        ModelKind::Usa,
     )?)
 }
 

@@ -4,15 +4,16 @@
 //! (the top eigenvector). Sphere views coloured by x^T D x, back side hidden; starts faint, ends filled.
 
 use attnflow_kuramoto::surrogate::Direction;
-use plotters::coord::Shift;
 use plotters::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::surrogate_views::{SchemeRun, diag3, points3, run_from_uniform};
 use crate::error::{FigureError, Result};
-use crate::figure::{Fidelity, Figure, FigureParams, Progress, SummaryLine};
-use crate::plot::sphere::{Camera, QuadraticColoring, SphereView, draw_sphere_view};
-use crate::plot::{FONT, text_size};
+use crate::figure::{Fidelity, Figure, Meta, Paper, Progress, SummaryLine};
+use crate::golden::FieldTolerance;
+use crate::layout::{self, Block, Layout};
+use crate::plot::sphere::{Camera, QuadraticColoring, SphereView};
+use crate::plot::text_size;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Params {
@@ -25,14 +26,7 @@ pub struct Params {
     pub tau: f64,
 }
 
-impl FigureParams for Params {
-    fn fidelity(&self) -> Fidelity {
-        self.fidelity
-    }
-    fn seed(&self) -> u64 {
-        self.seed
-    }
-}
+crate::figure_params!(Params);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Panel {
@@ -53,9 +47,22 @@ pub struct Data {
 pub struct BkkrwFig1;
 
 impl Figure for BkkrwFig1 {
-    const ID: &'static str = "bkkrw-fig1";
-    const TITLE: &'static str =
-        "[BKKRW] Figure 1: one particle under ascent on S², D = I and D = diag(1, 3, 4)";
+    const META: Meta = Meta {
+        id: "bkkrw-fig1",
+        paper: Paper::Bkkrw,
+        number: 1,
+        title: "[BKKRW] Figure 1: one particle under ascent on S², D = I and D = diag(1, 3, 4)",
+        claim: "Code: (a) D = I_3, nothing moves; (b) D = diag(1,3,4), all particles end at +-e3.",
+        tolerances: &[
+            FieldTolerance::new(
+                "panels.*.runs.*.fin",
+                1e-6,
+                0.0,
+                "positions after 500 explicit steps",
+            ),
+            FieldTolerance::new("panels.*.max_displacement", 1e-6, 0.0, "as positions"),
+        ],
+    };
     type Params = Params;
     type Data = Data;
 
@@ -129,29 +136,10 @@ impl Figure for BkkrwFig1 {
         Ok(Data { panels })
     }
 
-    fn size(_: &Params, data: &Data) -> (u32, u32) {
-        (520 * data.panels.len().max(1) as u32, 600)
-    }
-
-    fn draw<DB: DrawingBackend>(
-        p: &Params,
-        data: &Data,
-        root: &DrawingArea<DB, Shift>,
-    ) -> Result<()> {
-        let root = root.titled(
-            &format!(
-                "One particle, ascent, {} random starts (faint) and ends (filled); colour x^T D x",
-                p.starts
-            ),
-            (FONT, text_size::PANEL_TITLE),
-        )?;
+    fn layout<'a>(p: &'a Params, data: &'a Data) -> Result<Layout<'a>> {
         let camera = Camera::new([1.0, 0.8, 0.6], [0.0, 0.0, 1.0])?;
-        for (panel, area) in data
-            .panels
-            .iter()
-            .zip(root.split_evenly((1, data.panels.len().max(1))))
-        {
-            let view = SphereView {
+        let views = data.panels.iter().map(|panel| {
+            layout::Panel::Sphere(SphereView {
                 title: panel.label.clone(),
                 camera,
                 coloring: Some(QuadraticColoring::with_natural_scale(diag3(&panel.diag))),
@@ -162,10 +150,19 @@ impl Figure for BkkrwFig1 {
                     .flat_map(|r| points3(&r.initial))
                     .collect(),
                 point_color: BLACK,
-            };
-            draw_sphere_view(&area, &view)?;
-        }
-        Ok(())
+            })
+        });
+        Ok(Layout {
+            size: (520 * data.panels.len().max(1) as u32, 600),
+            body: Block::titled(
+                format!(
+                    "One particle, ascent, {} random starts (faint) and ends (filled); colour x^T D x",
+                    p.starts
+                ),
+                text_size::PANEL_TITLE,
+                Block::row(views),
+            ),
+        })
     }
 
     fn summary(_: &Params, data: &Data) -> Vec<SummaryLine> {

@@ -6,17 +6,18 @@
 //! components of {|<x_i, x_j>| > 1 - delta} split by sign).
 
 use attnflow_kuramoto::surrogate::{Direction, SplitParams, SplitPoint, split_statistics};
-use plotters::coord::Shift;
 use plotters::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::surrogate_views::{SchemeRun, angles2, circle_quadratic, run_from_uniform, upstream};
 use crate::error::Result;
-use crate::figure::{Fidelity, Figure, FigureParams, Progress, SummaryLine};
-use crate::plot::circle::{CircleColoring, CircleView, draw_circle_view};
+use crate::figure::{Fidelity, Figure, Meta, Paper, Progress, SummaryLine};
+use crate::golden::FieldTolerance;
+use crate::layout::{Block, Layout, Panel};
+use crate::plot::circle::{CircleColoring, CircleView};
 use crate::plot::colormap::ColorScale;
-use crate::plot::lines::{LegendCorner, LinePanel, Overlay, Stroke, draw_line_panel};
-use crate::plot::{FONT, SERIES_COLORS, text_size};
+use crate::plot::lines::{LegendCorner, LinePanel, Overlay, Stroke};
+use crate::plot::{SERIES_COLORS, text_size};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Params {
@@ -30,14 +31,7 @@ pub struct Params {
     pub circle_tau: f64,
 }
 
-impl FigureParams for Params {
-    fn fidelity(&self) -> Fidelity {
-        self.fidelity
-    }
-    fn seed(&self) -> u64 {
-        self.seed
-    }
-}
+crate::figure_params!(Params);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Data {
@@ -48,9 +42,27 @@ pub struct Data {
 pub struct BkkrwFig2;
 
 impl Figure for BkkrwFig2 {
-    const ID: &'static str = "bkkrw-fig2";
-    const TITLE: &'static str =
-        "[BKKRW] Figure 2: one cluster or an antipodal pair, D = diag(s, 1)";
+    const META: Meta = Meta {
+        id: "bkkrw-fig2",
+        paper: Paper::Bkkrw,
+        number: 2,
+        title: "[BKKRW] Figure 2: one cluster or an antipodal pair, D = diag(s, 1)",
+        claim: "Code: single / two / more clusters vs s for D = diag(s, 1); mean final energies against e^{max(s,1)}.",
+        tolerances: &[
+            FieldTolerance::new(
+                "circle_run.fin",
+                1e-6,
+                0.0,
+                "positions after 1400 explicit steps",
+            ),
+            FieldTolerance::new(
+                "split",
+                1e-6,
+                1e-6,
+                "mean terminal energies of many-step runs",
+            ),
+        ],
+    };
     type Params = Params;
     type Data = Data;
 
@@ -96,23 +108,7 @@ impl Figure for BkkrwFig2 {
         Ok(Data { split, circle_run })
     }
 
-    fn size(_: &Params, _: &Data) -> (u32, u32) {
-        (1500, 520)
-    }
-
-    fn draw<DB: DrawingBackend>(
-        p: &Params,
-        data: &Data,
-        root: &DrawingArea<DB, Shift>,
-    ) -> Result<()> {
-        let root = root.titled(
-            &format!(
-                "Ascent, D = diag(s, 1): n = {}, {} steps, {} repetitions per s",
-                p.split.n, p.split.steps, p.split.reps
-            ),
-            (FONT, text_size::PANEL_TITLE),
-        )?;
-        let areas = root.split_evenly((1, 3));
+    fn layout<'a>(p: &'a Params, data: &'a Data) -> Result<Layout<'a>> {
         let s: Vec<f64> = data.split.iter().map(|x| x.s).collect();
         let reps = p.split.reps as f64;
         let series = |label: &str, ys: Vec<f64>, k: usize| Overlay {
@@ -161,7 +157,6 @@ impl Figure for BkkrwFig2 {
             zero_line: false,
             legend: LegendCorner::UpperRight,
         };
-        draw_line_panel(&areas[0], &counts)?;
         let e_max = data
             .split
             .iter()
@@ -191,7 +186,6 @@ impl Figure for BkkrwFig2 {
             zero_line: false,
             legend: LegendCorner::UpperLeft,
         };
-        draw_line_panel(&areas[1], &energies)?;
         let values = circle_quadratic(p.circle_diag, 360);
         let view = CircleView {
             title: format!(
@@ -211,7 +205,21 @@ impl Figure for BkkrwFig2 {
             }),
             marker_color: BLACK,
         };
-        draw_circle_view(&areas[2], &view)
+        Ok(Layout {
+            size: (1500, 520),
+            body: Block::titled(
+                format!(
+                    "Ascent, D = diag(s, 1): n = {}, {} steps, {} repetitions per s",
+                    p.split.n, p.split.steps, p.split.reps
+                ),
+                text_size::PANEL_TITLE,
+                Block::row([
+                    Panel::Lines(counts),
+                    Panel::Lines(energies),
+                    Panel::Circle(view),
+                ]),
+            ),
+        })
     }
 
     fn summary(p: &Params, data: &Data) -> Vec<SummaryLine> {

@@ -5,15 +5,16 @@
 //! 42; our initial points come from the project's seeded streams, so individual points differ.
 
 use attnflow_kuramoto::surrogate::Direction;
-use plotters::coord::Shift;
 use plotters::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::surrogate_views::{SchemeRun, diag3, points3, run_from_uniform};
 use crate::error::{FigureError, Result};
-use crate::figure::{Fidelity, Figure, FigureParams, Progress, SummaryLine};
-use crate::plot::sphere::{Camera, QuadraticColoring, SphereView, draw_sphere_view};
-use crate::plot::{FONT, text_size};
+use crate::figure::{Fidelity, Figure, Meta, Paper, Progress, SummaryLine};
+use crate::golden::FieldTolerance;
+use crate::layout::{self, Block, Layout};
+use crate::plot::sphere::{Camera, QuadraticColoring, SphereView};
+use crate::plot::text_size;
 
 /// One panel: label, diagonal of D, step tau.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,14 +33,7 @@ pub struct Params {
     pub steps: usize,
 }
 
-impl FigureParams for Params {
-    fn fidelity(&self) -> Fidelity {
-        self.fidelity
-    }
-    fn seed(&self) -> u64 {
-        self.seed
-    }
-}
+crate::figure_params!(Params);
 
 /// Shape statistics of a terminal configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -81,9 +75,28 @@ fn shape(points: &[f64]) -> Shape {
 }
 
 impl Figure for BkkrwFig3 {
-    const ID: &'static str = "bkkrw-fig3";
-    const TITLE: &'static str =
-        "[BKKRW] Figure 3: energy minimisers on S² (descent, 400 particles)";
+    const META: Meta = Meta {
+        id: "bkkrw-fig3",
+        paper: Paper::Bkkrw,
+        number: 3,
+        title: "[BKKRW] Figure 3: energy minimisers on S² (descent, 400 particles)",
+        claim: "Code: minimisers on S^2: uniform (I); concentrated near +-e2; two antipodal clusters at +-e2; ring {x3 = 0}.",
+        tolerances: &[
+            FieldTolerance::new(
+                "panels.*.run.fin",
+                1e-6,
+                0.0,
+                "positions after many explicit steps",
+            ),
+            FieldTolerance::new("panels.*.shape", 1e-6, 0.0, "moments of those positions"),
+            FieldTolerance::new(
+                "panels.*.run.energy",
+                1e-9,
+                1e-9,
+                "energy of those positions",
+            ),
+        ],
+    };
     type Params = Params;
     type Data = Data;
 
@@ -142,29 +155,10 @@ impl Figure for BkkrwFig3 {
         Ok(Data { panels })
     }
 
-    fn size(_: &Params, data: &Data) -> (u32, u32) {
-        (440 * data.panels.len().max(1) as u32, 520)
-    }
-
-    fn draw<DB: DrawingBackend>(
-        p: &Params,
-        data: &Data,
-        root: &DrawingArea<DB, Shift>,
-    ) -> Result<()> {
-        let root = root.titled(
-            &format!(
-                "Minimisers of E_code on S² by descent: n = {}, {} steps; colour x^T D x",
-                p.n, p.steps
-            ),
-            (FONT, text_size::PANEL_TITLE),
-        )?;
+    fn layout<'a>(p: &'a Params, data: &'a Data) -> Result<Layout<'a>> {
         let camera = Camera::new([1.0, 0.55, 0.45], [0.0, 0.0, 1.0])?;
-        for (panel, area) in data
-            .panels
-            .iter()
-            .zip(root.split_evenly((1, data.panels.len().max(1))))
-        {
-            let view = SphereView {
+        let views = data.panels.iter().map(|panel| {
+            layout::Panel::Sphere(SphereView {
                 title: panel.spec.label.clone(),
                 camera,
                 coloring: Some(QuadraticColoring::with_natural_scale(diag3(
@@ -173,10 +167,19 @@ impl Figure for BkkrwFig3 {
                 points: points3(&panel.run.fin),
                 initial_points: Vec::new(),
                 point_color: BLACK,
-            };
-            draw_sphere_view(&area, &view)?;
-        }
-        Ok(())
+            })
+        });
+        Ok(Layout {
+            size: (440 * data.panels.len().max(1) as u32, 520),
+            body: Block::titled(
+                format!(
+                    "Minimisers of E_code on S² by descent: n = {}, {} steps; colour x^T D x",
+                    p.n, p.steps
+                ),
+                text_size::PANEL_TITLE,
+                Block::row(views),
+            ),
+        })
     }
 
     fn summary(_: &Params, data: &Data) -> Vec<SummaryLine> {

@@ -6,17 +6,18 @@
 use attnflow_kuramoto::four_particle::{
     FourParticleParams, FourParticleResult, four_particle_study,
 };
-use plotters::coord::Shift;
 use plotters::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::surrogate_views::{angles2, circle_quadratic, upstream};
 use crate::error::Result;
-use crate::figure::{Fidelity, Figure, FigureParams, Progress, SummaryLine};
-use crate::plot::circle::{CircleColoring, CircleView, draw_circle_view};
+use crate::figure::{Fidelity, Figure, Meta, Paper, Progress, SummaryLine};
+use crate::golden::FieldTolerance;
+use crate::layout::{Block, Layout, Panel, Split};
+use crate::plot::circle::{CircleColoring, CircleView};
 use crate::plot::colormap::ColorScale;
-use crate::plot::lines::{LegendCorner, LinePanel, Overlay, Stroke, draw_line_panel};
-use crate::plot::{FONT, SERIES_COLORS, text_size};
+use crate::plot::lines::{LegendCorner, LinePanel, Overlay, Stroke};
+use crate::plot::{SERIES_COLORS, text_size};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Params {
@@ -27,14 +28,7 @@ pub struct Params {
     pub shown_d2: Vec<f64>,
 }
 
-impl FigureParams for Params {
-    fn fidelity(&self) -> Fidelity {
-        self.fidelity
-    }
-    fn seed(&self) -> u64 {
-        self.seed
-    }
-}
+crate::figure_params!(Params);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Data {
@@ -46,9 +40,23 @@ pub struct Data {
 pub struct BkkrwFig4;
 
 impl Figure for BkkrwFig4 {
-    const ID: &'static str = "bkkrw-fig4";
-    const TITLE: &'static str =
-        "[BKKRW] Figure 4: four particles, the tanh law and the step-size instability";
+    const META: Meta = Meta {
+        id: "bkkrw-fig4",
+        paper: Paper::Bkkrw,
+        number: 4,
+        title: "[BKKRW] Figure 4: four particles, the tanh law and the step-size instability",
+        claim: "Tanh law d1 tanh(d1 a^2) = d2 tanh(d2 b^2); tau = 0.05 unstable for d2 >= 6, tau = 0.0005 stable.",
+        tolerances: &[
+            FieldTolerance::new("results.*.stable", 1e-8, 1e-8, "10000 explicit steps"),
+            FieldTolerance::new(
+                "results.*.unstable",
+                1e-6,
+                1e-6,
+                "the unstable step amplifies round-off",
+            ),
+            FieldTolerance::new("max_a2_error_stable", 1e-8, 0.0, "as results.stable"),
+        ],
+    };
     type Params = Params;
     type Data = Data;
 
@@ -84,23 +92,7 @@ impl Figure for BkkrwFig4 {
         })
     }
 
-    fn size(_: &Params, _: &Data) -> (u32, u32) {
-        (1500, 560)
-    }
-
-    fn draw<DB: DrawingBackend>(
-        p: &Params,
-        data: &Data,
-        root: &DrawingArea<DB, Shift>,
-    ) -> Result<()> {
-        let root = root.titled(
-            &format!(
-                "Four particles, D = diag({}, d₂), descent from the rotated square, {} steps",
-                p.study.d1, p.study.steps
-            ),
-            (FONT, text_size::PANEL_TITLE),
-        )?;
-        let (left, right) = root.split_horizontally(620);
+    fn layout<'a>(p: &'a Params, data: &'a Data) -> Result<Layout<'a>> {
         let d2: Vec<f64> = data.results.iter().map(|r| r.d2).collect();
         let points = |ys: Vec<f64>| d2.iter().copied().zip(ys).collect::<Vec<_>>();
         let d2_max = d2.iter().copied().fold(1.0, f64::max);
@@ -134,7 +126,6 @@ impl Figure for BkkrwFig4 {
             zero_line: false,
             legend: LegendCorner::LowerRight,
         };
-        draw_line_panel(&left, &panel)?;
         let mut views = Vec::new();
         for &shown in &p.shown_d2 {
             if let Some(r) = data.results.iter().find(|r| (r.d2 - shown).abs() < 1e-12) {
@@ -156,8 +147,7 @@ impl Figure for BkkrwFig4 {
                 &r.unstable.positions,
             ));
         }
-        let cells = right.split_evenly((1, views.len().max(1)));
-        for ((title, d2, positions), area) in views.into_iter().zip(cells) {
+        let circles = views.into_iter().map(|(title, d2, positions)| {
             let values = circle_quadratic([p.study.d1, d2], 360);
             let view = CircleView {
                 title,
@@ -175,9 +165,23 @@ impl Figure for BkkrwFig4 {
                 }),
                 marker_color: BLACK,
             };
-            draw_circle_view(&area, &view)?;
-        }
-        Ok(())
+            Panel::Circle(view)
+        });
+        Ok(Layout {
+            size: (1500, 560),
+            body: Block::titled(
+                format!(
+                    "Four particles, D = diag({}, d₂), descent from the rotated square, {} steps",
+                    p.study.d1, p.study.steps
+                ),
+                text_size::PANEL_TITLE,
+                Block::columns(
+                    Split::FromStart(620),
+                    Block::panel(Panel::Lines(panel)),
+                    Block::row(circles),
+                ),
+            ),
+        })
     }
 
     fn summary(p: &Params, data: &Data) -> Vec<SummaryLine> {

@@ -6,16 +6,17 @@
 //! amplitude against eps with the three predicted slopes, and the weight-space errors of the three descriptions.
 
 use attnflow_kuramoto::density::{DensityStudy, DensityStudyParams, optimal_density_study};
-use plotters::coord::Shift;
 use plotters::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::surrogate_views::upstream;
 use crate::error::Result;
-use crate::figure::{Fidelity, Figure, FigureParams, Progress, SummaryLine};
+use crate::figure::{Fidelity, Figure, Meta, Paper, Progress, SummaryLine};
+use crate::golden::FieldTolerance;
+use crate::layout::{Block, Layout, Panel};
 use crate::plot::colormap::ColorScale;
-use crate::plot::lines::{LegendCorner, LinePanel, Overlay, Stroke, draw_line_panel};
-use crate::plot::{FONT, SERIES_COLORS, text_size};
+use crate::plot::lines::{LegendCorner, LinePanel, Overlay, Stroke};
+use crate::plot::{SERIES_COLORS, text_size};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Params {
@@ -24,14 +25,7 @@ pub struct Params {
     pub study: DensityStudyParams,
 }
 
-impl FigureParams for Params {
-    fn fidelity(&self) -> Fidelity {
-        self.fidelity
-    }
-    fn seed(&self) -> u64 {
-        self.seed
-    }
-}
+crate::figure_params!(Params);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Data {
@@ -41,9 +35,19 @@ pub struct Data {
 pub struct BkkrwFig5;
 
 impl Figure for BkkrwFig5 {
-    const ID: &'static str = "bkkrw-fig5";
-    const TITLE: &'static str =
-        "[BKKRW] Figure 5: optimal densities on S¹ for D = diag(1, 1 + ε) and their ansätze";
+    const META: Meta = Meta {
+        id: "bkkrw-fig5",
+        paper: Paper::Bkkrw,
+        number: 5,
+        title: "[BKKRW] Figure 5: optimal densities on S¹ for D = diag(1, 1 + ε) and their ansätze",
+        claim: "Optimal densities for D = diag(1, 1 + eps) against both ansaetze and the Funk-Hecke slope I_1(1) / (2 I_2(1)).",
+        tolerances: &[FieldTolerance::new(
+            "study",
+            1e-12,
+            1e-8,
+            "1500 mirror-descent steps on N weights",
+        )],
+    };
     type Params = Params;
     type Data = Data;
 
@@ -70,28 +74,12 @@ impl Figure for BkkrwFig5 {
         })
     }
 
-    fn size(_: &Params, _: &Data) -> (u32, u32) {
-        (1650, 560)
-    }
-
-    fn draw<DB: DrawingBackend>(
-        p: &Params,
-        data: &Data,
-        root: &DrawingArea<DB, Shift>,
-    ) -> Result<()> {
-        let root = root.titled(
-            &format!(
-                "Optimal densities, D = diag(1, 1 + ε): N = {}, {} steps, lr = {}",
-                p.study.n_angles, p.study.steps, p.study.lr
-            ),
-            (FONT, text_size::PANEL_TITLE),
-        )?;
-        let areas = root.split_evenly((1, 3));
+    fn layout<'a>(p: &'a Params, data: &'a Data) -> Result<Layout<'a>> {
         let study = &data.study;
         let eps_scale = ColorScale::spanning(study.entries.iter().map(|e| e.eps));
         let n = p.study.n_angles as f64;
         let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
-        let densities: Vec<Overlay> = study
+        let density_curves: Vec<Overlay> = study
             .entries
             .iter()
             .map(|e| {
@@ -115,20 +103,17 @@ impl Figure for BkkrwFig5 {
             })
             .collect();
         let pad = 0.05 * (hi - lo).max(1e-3);
-        draw_line_panel(
-            &areas[0],
-            &LinePanel {
-                title: "optimal density N·w(θ)".into(),
-                x_label: "θ".into(),
-                y_label: "density / uniform".into(),
-                x_range: (-std::f64::consts::PI, std::f64::consts::PI),
-                y_range: (lo - pad, hi + pad),
-                series: densities,
-                marks: Vec::new(),
-                zero_line: false,
-                legend: LegendCorner::UpperRight,
-            },
-        )?;
+        let densities = LinePanel {
+            title: "optimal density N·w(θ)".into(),
+            x_label: "θ".into(),
+            y_label: "density / uniform".into(),
+            x_range: (-std::f64::consts::PI, std::f64::consts::PI),
+            y_range: (lo - pad, hi + pad),
+            series: density_curves,
+            marks: Vec::new(),
+            zero_line: false,
+            legend: LegendCorner::UpperRight,
+        };
         let eps: Vec<f64> = study.entries.iter().map(|e| e.eps).collect();
         let (e0, e1) = (
             eps.first().copied().unwrap_or(-0.1),
@@ -146,42 +131,39 @@ impl Figure for BkkrwFig5 {
             .map(|a| a.abs())
             .fold(0.0, f64::max)
             .max(study.funk_hecke_slope * e1.abs().max(e0.abs()));
-        draw_line_panel(
-            &areas[1],
-            &LinePanel {
-                title: "cos 2θ amplitude A(ε)".into(),
-                x_label: "ε".into(),
-                y_label: "A".into(),
-                x_range: (e0 - 0.02, e1 + 0.02),
-                y_range: (-1.1 * a_abs, 1.1 * a_abs),
-                series: vec![
-                    line(
-                        format!("Funk-Hecke slope {:.3}", study.funk_hecke_slope),
-                        study.funk_hecke_slope,
-                        0,
-                    ),
-                    line(
-                        format!("code ansatz slope {:.3}", study.code_ansatz_slope),
-                        study.code_ansatz_slope,
-                        1,
-                    ),
-                    line(
-                        format!("exp guess slope {:.3}", study.exp_guess_slope),
-                        study.exp_guess_slope,
-                        2,
-                    ),
-                    Overlay {
-                        label: Some(format!("optimum (fit slope {:.3})", study.measured_slope)),
-                        points: eps.iter().copied().zip(amps.iter().copied()).collect(),
-                        color: BLACK,
-                        stroke: Stroke::Markers { radius: 4 },
-                    },
-                ],
-                marks: Vec::new(),
-                zero_line: true,
-                legend: LegendCorner::UpperLeft,
-            },
-        )?;
+        let amplitudes = LinePanel {
+            title: "cos 2θ amplitude A(ε)".into(),
+            x_label: "ε".into(),
+            y_label: "A".into(),
+            x_range: (e0 - 0.02, e1 + 0.02),
+            y_range: (-1.1 * a_abs, 1.1 * a_abs),
+            series: vec![
+                line(
+                    format!("Funk-Hecke slope {:.3}", study.funk_hecke_slope),
+                    study.funk_hecke_slope,
+                    0,
+                ),
+                line(
+                    format!("code ansatz slope {:.3}", study.code_ansatz_slope),
+                    study.code_ansatz_slope,
+                    1,
+                ),
+                line(
+                    format!("exp guess slope {:.3}", study.exp_guess_slope),
+                    study.exp_guess_slope,
+                    2,
+                ),
+                Overlay {
+                    label: Some(format!("optimum (fit slope {:.3})", study.measured_slope)),
+                    points: eps.iter().copied().zip(amps.iter().copied()).collect(),
+                    color: BLACK,
+                    stroke: Stroke::Markers { radius: 4 },
+                },
+            ],
+            marks: Vec::new(),
+            zero_line: true,
+            legend: LegendCorner::UpperLeft,
+        };
         let errors = |f: fn(&attnflow_kuramoto::density::DensityEntry) -> f64| -> Vec<(f64, f64)> {
             study.entries.iter().map(|e| (e.eps, f(e))).collect()
         };
@@ -206,26 +188,37 @@ impl Figure for BkkrwFig5 {
                 },
             ]
         };
-        draw_line_panel(
-            &areas[2],
-            &LinePanel {
-                title: "‖w_ansatz - w_opt‖₂".into(),
-                x_label: "ε".into(),
-                y_label: "error".into(),
-                x_range: (e0 - 0.02, e1 + 0.02),
-                y_range: (0.0, 1.1 * e_max.max(1e-12)),
-                series: [
-                    with_markers("Funk-Hecke", errors(|e| e.funk_hecke_error), 0),
-                    with_markers("code ansatz", errors(|e| e.code_ansatz_error), 1),
-                    with_markers("exp guess", errors(|e| e.exp_guess_error), 2),
-                ]
-                .concat(),
-                marks: Vec::new(),
-                zero_line: false,
-                legend: LegendCorner::UpperRight,
-            },
-        )?;
-        Ok(())
+        let ansatz_errors = LinePanel {
+            title: "‖w_ansatz - w_opt‖₂".into(),
+            x_label: "ε".into(),
+            y_label: "error".into(),
+            x_range: (e0 - 0.02, e1 + 0.02),
+            y_range: (0.0, 1.1 * e_max.max(1e-12)),
+            series: [
+                with_markers("Funk-Hecke", errors(|e| e.funk_hecke_error), 0),
+                with_markers("code ansatz", errors(|e| e.code_ansatz_error), 1),
+                with_markers("exp guess", errors(|e| e.exp_guess_error), 2),
+            ]
+            .concat(),
+            marks: Vec::new(),
+            zero_line: false,
+            legend: LegendCorner::UpperRight,
+        };
+        Ok(Layout {
+            size: (1650, 560),
+            body: Block::titled(
+                format!(
+                    "Optimal densities, D = diag(1, 1 + ε): N = {}, {} steps, lr = {}",
+                    p.study.n_angles, p.study.steps, p.study.lr
+                ),
+                text_size::PANEL_TITLE,
+                Block::row([
+                    Panel::Lines(densities),
+                    Panel::Lines(amplitudes),
+                    Panel::Lines(ansatz_errors),
+                ]),
+            ),
+        })
     }
 
     fn summary(_: &Params, data: &Data) -> Vec<SummaryLine> {

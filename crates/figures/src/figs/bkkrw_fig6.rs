@@ -5,15 +5,16 @@
 //! mass split). Sphere views of the first repetition; cluster shapes of all repetitions in the data.
 
 use attnflow_kuramoto::surrogate::{ClusterShape, Direction};
-use plotters::coord::Shift;
 use plotters::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::surrogate_views::{SchemeRun, diag3, points3, run_from_uniform};
 use crate::error::{FigureError, Result};
-use crate::figure::{Fidelity, Figure, FigureParams, Progress, SummaryLine};
-use crate::plot::sphere::{Camera, QuadraticColoring, SphereView, draw_sphere_view};
-use crate::plot::{FONT, text_size};
+use crate::figure::{Fidelity, Figure, Meta, Paper, Progress, SummaryLine};
+use crate::golden::FieldTolerance;
+use crate::layout::{self, Block, Layout};
+use crate::plot::sphere::{Camera, QuadraticColoring, SphereView};
+use crate::plot::text_size;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PanelSpec {
@@ -33,14 +34,7 @@ pub struct Params {
     pub cluster_delta: f64,
 }
 
-impl FigureParams for Params {
-    fn fidelity(&self) -> Fidelity {
-        self.fidelity
-    }
-    fn seed(&self) -> u64 {
-        self.seed
-    }
-}
+crate::figure_params!(Params);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Panel {
@@ -63,9 +57,28 @@ pub struct Data {
 pub struct BkkrwFig6;
 
 impl Figure for BkkrwFig6 {
-    const ID: &'static str = "bkkrw-fig6";
-    const TITLE: &'static str =
-        "[BKKRW] Figure 6: maximisers for negative definite D on S² (ascent)";
+    const META: Meta = Meta {
+        id: "bkkrw-fig6",
+        paper: Paper::Bkkrw,
+        number: 6,
+        title: "[BKKRW] Figure 6: maximisers for negative definite D on S² (ascent)",
+        claim: "Code: (a) D = -I_3: antipodal pairs on random axes; (b) D = diag(-1,-3,-4): all on +-e3.",
+        tolerances: &[
+            FieldTolerance::new(
+                "panels.*.shown.fin",
+                1e-6,
+                0.0,
+                "positions after 500 explicit steps",
+            ),
+            FieldTolerance::new(
+                "panels.*.energies",
+                1e-9,
+                1e-9,
+                "energies of those positions",
+            ),
+            FieldTolerance::new("panels.*.shown.energy", 1e-9, 1e-9, "as energies"),
+        ],
+    };
     type Params = Params;
     type Data = Data;
 
@@ -140,26 +153,10 @@ impl Figure for BkkrwFig6 {
         Ok(Data { panels })
     }
 
-    fn size(_: &Params, data: &Data) -> (u32, u32) {
-        (520 * data.panels.len().max(1) as u32, 600)
-    }
-
-    fn draw<DB: DrawingBackend>(
-        p: &Params,
-        data: &Data,
-        root: &DrawingArea<DB, Shift>,
-    ) -> Result<()> {
-        let root = root.titled(
-            &format!("Ascent with negative definite D: n = {}, {} steps (first repetition); colour x^T D x", p.n, p.steps),
-            (FONT, text_size::PANEL_TITLE),
-        )?;
+    fn layout<'a>(p: &'a Params, data: &'a Data) -> Result<Layout<'a>> {
         let camera = Camera::new([1.0, 0.7, 0.5], [0.0, 0.0, 1.0])?;
-        for (panel, area) in data
-            .panels
-            .iter()
-            .zip(root.split_evenly((1, data.panels.len().max(1))))
-        {
-            let view = SphereView {
+        let views = data.panels.iter().map(|panel| {
+            layout::Panel::Sphere(SphereView {
                 title: panel.spec.label.clone(),
                 camera,
                 coloring: Some(QuadraticColoring::with_natural_scale(diag3(
@@ -168,10 +165,19 @@ impl Figure for BkkrwFig6 {
                 points: points3(&panel.shown.fin),
                 initial_points: Vec::new(),
                 point_color: BLACK,
-            };
-            draw_sphere_view(&area, &view)?;
-        }
-        Ok(())
+            })
+        });
+        Ok(Layout {
+            size: (520 * data.panels.len().max(1) as u32, 600),
+            body: Block::titled(
+                format!(
+                    "Ascent with negative definite D: n = {}, {} steps (first repetition); colour x^T D x",
+                    p.n, p.steps
+                ),
+                text_size::PANEL_TITLE,
+                Block::row(views),
+            ),
+        })
     }
 
     fn summary(_: &Params, data: &Data) -> Vec<SummaryLine> {

@@ -9,7 +9,6 @@
 //! the explicit particle configurations are drawn as markers, and the crossing is also located by
 //! bisection on the direct evaluation, so the figure checks the closed forms rather than restating them.
 
-use plotters::coord::Shift;
 use plotters::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -17,8 +16,9 @@ use attnflow_dynamics::{Configuration, SquareMatrix};
 use attnflow_kuramoto::surrogate::{candidate_energies, energy_code, m3_crossing};
 
 use crate::error::{FigureError, Result};
-use crate::figure::{Fidelity, Figure, FigureParams, Progress, SummaryLine};
-use crate::plot::lines::{LegendCorner, LinePanel, Overlay, Stroke, VerticalMark, draw_line_panel};
+use crate::figure::{Fidelity, Figure, Meta, Paper, Progress, SummaryLine};
+use crate::layout::{Block, Layout, Panel};
+use crate::plot::lines::{LegendCorner, LinePanel, Overlay, Stroke, VerticalMark};
 use crate::plot::{SERIES_COLORS, linspace};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -30,14 +30,7 @@ pub struct Params {
     pub num_s: usize,
 }
 
-impl FigureParams for Params {
-    fn fidelity(&self) -> Fidelity {
-        self.fidelity
-    }
-    fn seed(&self) -> u64 {
-        self.seed
-    }
-}
+crate::figure_params!(Params);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Data {
@@ -76,9 +69,14 @@ const PAIR_E2: [f64; 4] = [0.0, 1.0, 0.0, -1.0];
 pub struct BkkrwFig7;
 
 impl Figure for BkkrwFig7 {
-    const ID: &'static str = "bkkrw-fig7";
-    const TITLE: &'static str =
-        "[BKKRW] Figure 7: candidate maximiser energies for D = diag(-1, s)";
+    const META: Meta = Meta {
+        id: "bkkrw-fig7",
+        paper: Paper::Bkkrw,
+        number: 7,
+        title: "[BKKRW] Figure 7: candidate maximiser energies for D = diag(-1, s)",
+        claim: "Single cluster at e2 (e^s) overtakes the pair at +-e1 (cosh 1) at s = ln cosh 1.",
+        tolerances: &[],
+    };
     type Params = Params;
     type Data = Data;
 
@@ -154,15 +152,7 @@ impl Figure for BkkrwFig7 {
         })
     }
 
-    fn size(_: &Params, _: &Data) -> (u32, u32) {
-        (860, 580)
-    }
-
-    fn draw<DB: DrawingBackend>(
-        p: &Params,
-        data: &Data,
-        root: &DrawingArea<DB, Shift>,
-    ) -> Result<()> {
+    fn layout<'a>(p: &'a Params, data: &'a Data) -> Result<Layout<'a>> {
         let line = |label: &str, ys: &[f64], k: usize| Overlay {
             label: Some(label.to_string()),
             points: data.s.iter().copied().zip(ys.iter().copied()).collect(),
@@ -208,7 +198,10 @@ impl Figure for BkkrwFig7 {
             zero_line: false,
             legend: LegendCorner::UpperLeft,
         };
-        draw_line_panel(root, &panel)
+        Ok(Layout {
+            size: (860, 580),
+            body: Block::panel(Panel::Lines(panel)),
+        })
     }
 
     fn summary(_: &Params, data: &Data) -> Vec<SummaryLine> {

@@ -1,6 +1,6 @@
 //! `glpr-fig1`: \[GLPR\] Figure 1 on a real trained transformer: density histograms of the pairwise cosines
 //! {<x_i, x_j>, i != j} of the L2-normalised hidden states of one Wikipedia paragraph, per layer, and the mean
-//! cosine against depth. Data from `attnflow_transformer::figure1::compute` (issue 5; stand-in model
+//! cosine against depth. Data from `attnflow_transformer::figure1::compute` (stand-in model
 //! all-MiniLM-L6-v2 since ALBERT xlarge v2 cannot be obtained offline). When the model files are absent the
 //! figure is skipped with the fetch hint (`FigureError::Unavailable`), never faked.
 //!
@@ -11,14 +11,15 @@ use std::path::{Path, PathBuf};
 use attnflow_transformer::bert::LayerSchedule;
 use attnflow_transformer::error::TransformerError;
 use attnflow_transformer::figure1::{Figure1Data, Figure1Params, Precision, compute};
-use plotters::coord::Shift;
-use plotters::prelude::*;
+use plotters::style::Color;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{FigureError, Result};
-use crate::figure::{Fidelity, Figure, FigureParams, Progress, SummaryLine};
-use crate::plot::lines::{LegendCorner, LinePanel, Overlay, Stroke, draw_line_panel};
-use crate::plot::{FONT, SERIES_COLORS, text_size};
+use crate::figure::{Fidelity, Figure, Meta, Paper, Progress, SummaryLine};
+use crate::layout::{Block, Layout, Panel, Split};
+use crate::plot::histogram::{Bar, Histogram};
+use crate::plot::lines::{LegendCorner, LinePanel, Overlay, Stroke};
+use crate::plot::{SERIES_COLORS, text_size};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Params {
@@ -39,14 +40,7 @@ pub struct Params {
     pub drawn_schedule: LayerSchedule,
 }
 
-impl FigureParams for Params {
-    fn fidelity(&self) -> Fidelity {
-        self.fidelity
-    }
-    fn seed(&self) -> u64 {
-        self.seed
-    }
-}
+crate::figure_params!(Params);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Data {
@@ -104,9 +98,14 @@ fn relative(p: &Params, mut data: Figure1Data) -> Figure1Data {
 }
 
 impl Figure for GlprFig1 {
-    const ID: &'static str = "glpr-fig1";
-    const TITLE: &'static str =
-        "[GLPR] Figure 1: token cosines per layer of a trained transformer (all-MiniLM-L6-v2)";
+    const META: Meta = Meta {
+        id: "glpr-fig1",
+        paper: Paper::Glpr,
+        number: 1,
+        title: "[GLPR] Figure 1: token cosines per layer of a trained transformer (all-MiniLM-L6-v2)",
+        claim: "Paper: layer 0 peaked near 0, mass moving right with depth, a spike at 1 in the deepest layers (ALBERT xlarge v2; our model differs, see data/fig1/README.md).",
+        tolerances: &[],
+    };
     type Params = Params;
     type Data = Data;
 
@@ -164,43 +163,26 @@ impl Figure for GlprFig1 {
         }
     }
 
-    fn size(_: &Params, data: &Data) -> (u32, u32) {
-        let panels = data.figure1.panel_layers.len().max(1) as u32;
-        let rows = panels.div_ceil(4);
-        (1500, 80 + 260 * rows + 380)
-    }
-
-    fn draw<DB: DrawingBackend>(
-        p: &Params,
-        data: &Data,
-        root: &DrawingArea<DB, Shift>,
-    ) -> Result<()> {
+    fn layout<'a>(p: &'a Params, data: &'a Data) -> Result<Layout<'a>> {
         let fig = &data.figure1;
         let Some(paragraph) = fig.paragraphs.first() else {
             return Err(FigureError::InvalidParams(
                 "glpr-fig1 data has no paragraph".into(),
             ));
         };
-        let root = root.titled(
-            &format!(
-                "{}: cosines <xᵢ, xⱼ> of the normalised token states, \"{}\" ({} tokens), schedule {:?}",
-                fig.model.name, paragraph.title, paragraph.n_tokens, p.drawn_schedule
-            ),
-            (FONT, text_size::PANEL_TITLE),
-        )?;
-        let (_, h) = root.dim_in_pixel();
-        let (top, bottom) = root.split_vertically(h.saturating_sub(380));
         let run = paragraph
             .runs
             .iter()
             .find(|r| r.schedule == p.drawn_schedule)
             .or(paragraph.runs.first());
-        if let Some(run) = run {
-            let rows = run.histograms.len().div_ceil(4).max(1);
-            for (hist, area) in run.histograms.iter().zip(top.split_evenly((rows, 4))) {
+        let histograms: Vec<Block> = run
+            .map(|run| &run.histograms[..])
+            .unwrap_or_default()
+            .iter()
+            .map(|hist| {
                 let (edges, density, rebinned) = display_bins(&hist.edges, &hist.density);
                 let y_max = density.iter().copied().fold(0.0, f64::max).max(1e-9) * 1.1;
-                let caption = if rebinned {
+                let title = if rebinned {
                     format!(
                         "layer {} (display bins {DISPLAY_BIN}; FD width {:.1e})",
                         hist.layer, hist.bin_width
@@ -208,27 +190,31 @@ impl Figure for GlprFig1 {
                 } else {
                     format!("layer {}", hist.layer)
                 };
-                let mut chart = ChartBuilder::on(&area)
-                    .caption(caption, (FONT, text_size::TICK))
-                    .margin(6)
-                    .x_label_area_size(24)
-                    .y_label_area_size(40)
-                    .build_cartesian_2d(-0.5f64..1.05f64, 0f64..y_max)?;
-                chart
-                    .configure_mesh()
-                    .disable_mesh()
-                    .x_labels(4)
-                    .y_labels(3)
-                    .label_style((FONT, 11))
-                    .draw()?;
-                chart.draw_series(density.iter().enumerate().filter_map(|(k, &d)| {
-                    let (a, b) = (edges[k].max(-0.5), edges[k + 1].min(1.05));
-                    (b > a).then(|| {
-                        Rectangle::new([(a, 0.0), (b, d)], SERIES_COLORS[0].mix(0.8).filled())
+                let bars = density
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(k, &d)| {
+                        let (a, b) = (edges[k].max(-0.5), edges[k + 1].min(1.05));
+                        (b > a).then_some(Bar {
+                            from: a,
+                            to: b,
+                            height: d,
+                        })
                     })
-                }))?;
-            }
-        }
+                    .collect();
+                Block::panel(Panel::Histogram(Histogram {
+                    title,
+                    axis_labels: None,
+                    x_range: (-0.5, 1.05),
+                    y_range: (0.0, y_max),
+                    bars,
+                    color: SERIES_COLORS[0].mix(0.8),
+                    x_ticks: 4,
+                    integer_ticks: false,
+                    compact: true,
+                }))
+            })
+            .collect();
         let max_depth = fig.max_depth as f64;
         let series = paragraph
             .runs
@@ -241,20 +227,33 @@ impl Figure for GlprFig1 {
                 stroke: Stroke::Solid { width: 2 },
             })
             .collect();
-        draw_line_panel(
-            &bottom,
-            &LinePanel {
-                title: "mean cosine over pairs i ≠ j against depth".into(),
-                x_label: "layer".into(),
-                y_label: "mean <xᵢ, xⱼ>".into(),
-                x_range: (0.0, max_depth.max(1.0)),
-                y_range: (-0.05, 1.05),
-                series,
-                marks: Vec::new(),
-                zero_line: true,
-                legend: LegendCorner::LowerRight,
-            },
-        )
+        let mean_cosine = LinePanel {
+            title: "mean cosine over pairs i ≠ j against depth".into(),
+            x_label: "layer".into(),
+            y_label: "mean <xᵢ, xⱼ>".into(),
+            x_range: (0.0, max_depth.max(1.0)),
+            y_range: (-0.05, 1.05),
+            series,
+            marks: Vec::new(),
+            zero_line: true,
+            legend: LegendCorner::LowerRight,
+        };
+        let panel_rows = fig.panel_layers.len().max(1).div_ceil(4) as u32;
+        Ok(Layout {
+            size: (1500, 80 + 260 * panel_rows + 380),
+            body: Block::titled(
+                format!(
+                    "{}: cosines <xᵢ, xⱼ> of the normalised token states, \"{}\" ({} tokens), schedule {:?}",
+                    fig.model.name, paragraph.title, paragraph.n_tokens, p.drawn_schedule
+                ),
+                text_size::PANEL_TITLE,
+                Block::rows(
+                    Split::FromEnd(380),
+                    Block::grid(histograms.len().div_ceil(4).max(1), 4, histograms),
+                    Block::panel(Panel::Lines(mean_cosine)),
+                ),
+            ),
+        })
     }
 
     fn summary(_: &Params, data: &Data) -> Vec<SummaryLine> {

@@ -16,7 +16,8 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{FigureError, Result};
-use crate::figure::{Fidelity, Figure, FigureParams, Progress, SummaryLine};
+use crate::figure::{Fidelity, Figure, Meta, Paper, Progress, SummaryLine};
+use crate::layout::{Block, Layout, Panel};
 use crate::plot::{FONT, text_size};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -27,14 +28,7 @@ pub struct Params {
     pub n: u32,
 }
 
-impl FigureParams for Params {
-    fn fidelity(&self) -> Fidelity {
-        self.fidelity
-    }
-    fn seed(&self) -> u64 {
-        self.seed
-    }
-}
+crate::figure_params!(Params);
 
 /// A labelled tick on a schematic axis.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -93,8 +87,14 @@ const Y_FIG: f64 = 6.6;
 const Y_TOP: f64 = 10.0;
 
 impl Figure for GlprFig2 {
-    const ID: &'static str = "glpr-fig2";
-    const TITLE: &'static str = "[GLPR] Figure 2: regimes where clustering to one point is proved";
+    const META: Meta = Meta {
+        id: "glpr-fig2",
+        paper: Paper::Glpr,
+        number: 2,
+        title: "[GLPR] Figure 2: regimes where clustering to one point is proved",
+        claim: "Schematic; compare labels and thresholds with [GLPR] Figure 2. The figure quotes beta >= n^2/pi^2 for Thm 5.1, the written proof needs (n-1) tau*_beta < pi/2, about 4(n-1)^2/pi^2: both are reported.",
+        tolerances: &[],
+    };
     type Params = Params;
     type Data = Data;
 
@@ -219,11 +219,16 @@ impl Figure for GlprFig2 {
         })
     }
 
-    fn size(_: &Params, _: &Data) -> (u32, u32) {
-        (900, 670)
+    fn layout<'a>(_: &'a Params, _: &'a Data) -> Result<Layout<'a>> {
+        Ok(Layout {
+            size: (900, 670),
+            body: Block::panel(Panel::Bespoke),
+        })
     }
 
-    fn draw<DB: DrawingBackend>(
+    /// The schematic: coloured regions of the (d, beta) plane with their labels and the threshold marks;
+    /// no standard panel kind has labelled regions.
+    fn draw_bespoke<DB: DrawingBackend>(
         params: &Params,
         data: &Data,
         root: &DrawingArea<DB, Shift>,

@@ -10,18 +10,20 @@ use attnflow_dynamics::integrate::integrate;
 use attnflow_dynamics::observables::cluster_count;
 use attnflow_dynamics::sampling::{Purpose, stream, uniform_sphere};
 use attnflow_dynamics::{Configuration, IntegratorKind, SelfAttention};
-use plotters::coord::Shift;
-use plotters::prelude::*;
+use attnflow_experiment::Spec;
+use plotters::style::Color;
 use serde::{Deserialize, Serialize};
 
 use super::glpr_fig3::{self, Curve, curve_overlay, gamma_curve};
-use super::phase::{PhasePanel, run_panels};
+use super::phase::{PhasePanel, phase_heatmap, run_declared};
 use crate::error::{FigureError, Result};
-use crate::figure::{Fidelity, Figure, FigureParams, Progress, SummaryLine};
-use crate::plot::circle::{CircleView, draw_circle_view};
+use crate::figure::{Fidelity, Figure, Meta, Paper, Progress, SummaryLine};
+use crate::golden::FieldTolerance;
+use crate::layout::{Block, ColorBar, Layout, Panel, Split};
+use crate::plot::circle::CircleView;
 use crate::plot::colormap::ColorScale;
-use crate::plot::heatmap::{Heatmap, draw_colorbar, draw_heatmap};
-use crate::plot::{FONT, SERIES_COLORS, text_size};
+use crate::plot::histogram::{Bar, Histogram};
+use crate::plot::{SERIES_COLORS, text_size};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Params {
@@ -42,14 +44,7 @@ pub struct Params {
     pub path_stride: usize,
 }
 
-impl FigureParams for Params {
-    fn fidelity(&self) -> Fidelity {
-        self.fidelity
-    }
-    fn seed(&self) -> u64 {
-        self.seed
-    }
-}
+crate::figure_params!(Params);
 
 /// Trajectory of the n_circle particles for one beta.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -108,7 +103,9 @@ fn steps_to(t: f64, dt: f64) -> usize {
 /// Runs SA from `x0` and records angles at the snapshot steps and every `stride` steps.
 fn trajectory(p: &Params, beta: f64, x0: &Configuration) -> Result<Trajectory> {
     let field = SelfAttention::sa(beta).map_err(upstream)?;
-    let mut integrator = IntegratorKind::PaperEuler.build().map_err(upstream)?;
+    let stepper = IntegratorKind::PaperEuler
+        .stepper_for(&field)
+        .map_err(upstream)?;
     let snapshot_steps: Vec<usize> = p
         .snapshot_times
         .iter()
@@ -120,7 +117,7 @@ fn trajectory(p: &Params, beta: f64, x0: &Configuration) -> Result<Trajectory> {
     let mut snapshot_clusters = vec![0; snapshot_steps.len()];
     let mut path_times = Vec::new();
     let mut paths = vec![Vec::new(); n];
-    integrate(&field, integrator.as_mut(), x0, p.dt, last, |k, t, x| {
+    integrate(&field, stepper, x0, p.dt, last, |k, t, x| {
         let angles: Vec<f64> = x.chunks_exact(2).map(|q| q[1].atan2(q[0])).collect();
         for (s, &ks) in snapshot_steps.iter().enumerate() {
             if ks == k {
@@ -160,11 +157,13 @@ fn gram2(x: &[f64], n: usize) -> Vec<f64> {
 /// Cluster count at time t_end for realisation r.
 fn final_cluster_count(p: &Params, beta: f64, r: u64, t_end: f64) -> Result<usize> {
     let field = SelfAttention::sa(beta).map_err(upstream)?;
-    let mut integrator = IntegratorKind::PaperEuler.build().map_err(upstream)?;
+    let stepper = IntegratorKind::PaperEuler
+        .stepper_for(&field)
+        .map_err(upstream)?;
     let x0 = initial(p, r)?;
     let end = integrate(
         &field,
-        integrator.as_mut(),
+        stepper,
         &x0,
         p.dt,
         steps_to(t_end, p.dt),
@@ -175,9 +174,25 @@ fn final_cluster_count(p: &Params, beta: f64, r: u64, t_end: f64) -> Result<usiz
 }
 
 impl Figure for GlprFig4 {
-    const ID: &'static str = "glpr-fig4";
-    const TITLE: &'static str =
-        "[GLPR] Figure 4: d = 2 phase diagram and metastable clusters on the circle";
+    const META: Meta = Meta {
+        id: "glpr-fig4",
+        paper: Paper::Glpr,
+        number: 4,
+        title: "[GLPR] Figure 4: d = 2 phase diagram and metastable clusters on the circle",
+        claim: "Paper's draw: 3 clusters at beta = 9 and 2 at beta = 4, frozen between t = 18 and 30. Compare: the distribution of cluster counts at t = 30 over seeds.",
+        tolerances: &[
+            FieldTolerance::new("phase_panel.probability", 0.01, 0.0, "as glpr-fig3"),
+            FieldTolerance::new("phase_panel.stderr", 0.01, 0.0, "as glpr-fig3"),
+            FieldTolerance::new(
+                "trajectories.*.snapshots",
+                1e-6,
+                0.0,
+                "angles after 300 Euler steps: round-off differences grow but stay far below visible size",
+            ),
+            FieldTolerance::new("trajectories.*.paths", 1e-6, 0.0, "as snapshots"),
+            FieldTolerance::new("cluster_counts.*.mean", 1e-9, 0.0, "mean of integers"),
+        ],
+    };
     type Params = Params;
     type Data = Data;
 
@@ -223,8 +238,7 @@ impl Figure for GlprFig4 {
                 p.cluster_delta
             )));
         }
-        let spec = glpr_fig3::identity_spec(&p.phase, 2);
-        let phase_work = (spec.betas.len() * spec.realizations) as u64;
+        let phase_work = (p.phase.num_beta * p.phase.realizations) as u64;
         let count_work = (p.betas.len() * p.count_realizations) as u64;
         let total = phase_work + count_work;
         let phase_progress = ScaledProgress {
@@ -232,7 +246,11 @@ impl Figure for GlprFig4 {
             offset: 0,
             total,
         };
-        let phase_panel = run_panels(vec![("d=2".into(), spec)], &phase_progress)?.remove(0);
+        let phase_panel = run_declared(
+            vec![glpr_fig3::identity_panel(&p.phase, 2)?],
+            &phase_progress,
+        )?
+        .remove(0);
         let gamma_curve = gamma_curve(&p.phase)?;
         let x0 = initial(p, 0)?;
         let trajectories = p
@@ -273,52 +291,23 @@ impl Figure for GlprFig4 {
         })
     }
 
-    fn size(_: &Params, data: &Data) -> (u32, u32) {
-        (
-            1700,
-            120 + 330 * data.trajectories.len().max(1) as u32 + 300,
-        )
-    }
-
-    fn draw<DB: DrawingBackend>(
-        p: &Params,
-        data: &Data,
-        root: &DrawingArea<DB, Shift>,
-    ) -> Result<()> {
-        let root = root.titled(
-            &format!(
-                "d = 2: phase diagram (n = {}, {} realisations/β) and SA trajectories of n = {} particles",
-                p.phase.n, p.phase.realizations, p.n_circle
-            ),
-            (FONT, text_size::TITLE),
-        )?;
-        let (w, h) = root.dim_in_pixel();
-        let (top, bottom) = root.split_vertically(h.saturating_sub(300));
-        let (left, right) = top.split_horizontally(w * 2 / 5);
-        let (heat, bar) = left.split_horizontally(w * 2 / 5 - 90);
-        let panel = &data.phase_panel;
-        draw_heatmap(
-            &heat,
-            &Heatmap {
-                title: "P(<x₁, x₂> > 1 - δ), d = 2; dashed: Γ∞,δ".to_string(),
-                x_label: "t".into(),
-                y_label: "β".into(),
-                x: &panel.t,
-                y: &panel.beta,
-                values: &panel.probability,
+    fn layout<'a>(p: &'a Params, data: &'a Data) -> Result<Layout<'a>> {
+        let heatmap = phase_heatmap(
+            &data.phase_panel,
+            "P(<x₁, x₂> > 1 - δ), d = 2; dashed: Γ∞,δ".to_string(),
+            vec![curve_overlay(&data.gamma_curve)],
+        );
+        let phase = Block::columns(
+            Split::FromEnd(90),
+            Block::panel(Panel::Heatmap(heatmap)),
+            Block::panel(Panel::ColorBar(ColorBar {
                 scale: ColorScale::new(0.0, 1.0),
-                overlays: vec![curve_overlay(&data.gamma_curve)],
-            },
-        )?;
-        let (_, bar_h) = bar.dim_in_pixel();
-        draw_colorbar(
-            &bar.margin(bar_h / 8, bar_h / 8, 6, 10),
-            ColorScale::new(0.0, 1.0),
-            "P",
-        )?;
-        let rows = data.trajectories.len().max(1);
-        let cols = p.snapshot_times.len().max(1);
-        let cells = right.split_evenly((rows, cols));
+                label: "P".into(),
+                left: 6,
+                right: Split::FromStart(10),
+            })),
+        );
+        let mut circles = Vec::new();
         for (r, traj) in data.trajectories.iter().enumerate() {
             for (c, &t) in p.snapshot_times.iter().enumerate() {
                 let k_end = traj
@@ -326,7 +315,7 @@ impl Figure for GlprFig4 {
                     .iter()
                     .position(|&pt| pt > t + 1e-9)
                     .unwrap_or(traj.path_times.len());
-                let view = CircleView {
+                circles.push(Block::panel(Panel::Circle(CircleView {
                     title: format!(
                         "β = {}, t = {} ({} clusters)",
                         traj.beta, t, traj.snapshot_clusters[c]
@@ -340,55 +329,69 @@ impl Figure for GlprFig4 {
                         .collect(),
                     coloring: None,
                     marker_color: SERIES_COLORS[r % SERIES_COLORS.len()],
-                };
-                draw_circle_view(&cells[r * cols + c], &view)?;
+                })));
             }
         }
-        let hist_areas = bottom.split_evenly((1, data.cluster_counts.len().max(1)));
-        for (k, (counts, area)) in data.cluster_counts.iter().zip(hist_areas).enumerate() {
+        let histograms = data.cluster_counts.iter().enumerate().map(|(k, counts)| {
             let max_k = counts.histogram.len().max(2);
             let max_freq = counts.histogram.iter().copied().max().unwrap_or(1).max(1) as f64;
-            let mut chart = ChartBuilder::on(&area)
-                .caption(
-                    format!(
-                        "clusters at t = {} over {} seeds, β = {} (mean {:.2})",
-                        counts.t,
-                        counts.counts.len(),
-                        counts.beta,
-                        counts.mean
-                    ),
-                    (FONT, text_size::PANEL_TITLE),
-                )
-                .margin(10)
-                .x_label_area_size(36)
-                .y_label_area_size(50)
-                .build_cartesian_2d(0.5f64..(max_k as f64 + 0.5), 0f64..(max_freq * 1.1))?;
-            chart
-                .configure_mesh()
-                .disable_x_mesh()
-                .x_labels(max_k.min(12))
-                .x_label_formatter(&|v| format!("{v:.0}"))
-                .x_desc("number of clusters")
-                .y_desc("seeds")
-                .label_style((FONT, text_size::TICK))
-                .axis_desc_style((FONT, text_size::AXIS_LABEL))
-                .draw()?;
-            let color = SERIES_COLORS[k % SERIES_COLORS.len()];
-            chart.draw_series(
-                counts
+            Panel::Histogram(Histogram {
+                title: format!(
+                    "clusters at t = {} over {} seeds, β = {} (mean {:.2})",
+                    counts.t,
+                    counts.counts.len(),
+                    counts.beta,
+                    counts.mean
+                ),
+                axis_labels: Some(("number of clusters".into(), "seeds".into())),
+                x_range: (0.5, max_k as f64 + 0.5),
+                y_range: (0.0, max_freq * 1.1),
+                bars: counts
                     .histogram
                     .iter()
                     .enumerate()
                     .filter(|(_, f)| **f > 0)
-                    .map(|(c, &f)| {
-                        Rectangle::new(
-                            [(c as f64 - 0.35, 0.0), (c as f64 + 0.35, f as f64)],
-                            color.filled(),
-                        )
-                    }),
-            )?;
-        }
-        Ok(())
+                    .map(|(c, &f)| Bar {
+                        from: c as f64 - 0.35,
+                        to: c as f64 + 0.35,
+                        height: f as f64,
+                    })
+                    .collect(),
+                color: SERIES_COLORS[k % SERIES_COLORS.len()].to_rgba(),
+                x_ticks: max_k.min(12),
+                integer_ticks: true,
+                compact: false,
+            })
+        });
+        let rows = data.trajectories.len().max(1);
+        let cols = p.snapshot_times.len().max(1);
+        Ok(Layout {
+            size: (1700, 120 + 330 * rows as u32 + 300),
+            body: Block::titled(
+                format!(
+                    "d = 2: phase diagram (n = {}, {} realisations/β) and SA trajectories of n = {} particles",
+                    p.phase.n, p.phase.realizations, p.n_circle
+                ),
+                text_size::TITLE,
+                Block::rows(
+                    Split::FromEnd(300),
+                    Block::columns(
+                        Split::Fraction(2, 5),
+                        phase,
+                        Block::grid(rows, cols, circles),
+                    ),
+                    Block::row(histograms),
+                ),
+            ),
+        })
+    }
+
+    /// The d = 2 phase diagram. The circle trajectories and the cluster counts are not declared yet
+    /// (each would be one spec per beta: both betas start from realisation 0 of the seed, which a
+    /// beta sweep would not do).
+    fn experiment_specs(p: &Params) -> Result<Vec<(String, Spec)>> {
+        let panel = glpr_fig3::identity_panel(&p.phase, 2)?;
+        Ok(vec![(panel.name, panel.spec)])
     }
 
     fn summary(_: &Params, data: &Data) -> Vec<SummaryLine> {

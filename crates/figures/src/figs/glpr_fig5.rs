@@ -6,15 +6,16 @@
 //! As in the authors' code the weights are exp(beta x_i^T B x_j) and the velocity applies V^T to the average
 //! (`attnflow_dynamics::WeightDraw::value_applied`: their code multiplies row vectors by V).
 
-use attnflow_dynamics::{IntegratorKind, MatrixEnsemble, ModelKind, PhaseDiagramSpec};
-use plotters::coord::Shift;
-use plotters::prelude::*;
+use attnflow_dynamics::{IntegratorKind, MatrixEnsemble};
+use attnflow_experiment::Spec;
 use serde::{Deserialize, Serialize};
 
-use super::phase::{PhasePanel, draw_panels, run_panels};
+use super::phase::{DeclaredPanel, PhaseGrid, PhasePanel, phase_grid, run_declared};
 use crate::error::{FigureError, Result};
-use crate::figure::{Fidelity, Figure, FigureParams, Progress, SummaryLine};
-use crate::plot::linspace;
+use crate::figure::{Fidelity, Figure, Meta, Paper, Progress, SummaryLine};
+use crate::golden::FieldTolerance;
+use crate::layout::{Block, Layout};
+use crate::plot::text_size;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Params {
@@ -35,14 +36,7 @@ pub struct Params {
     pub integrator: IntegratorKind,
 }
 
-impl FigureParams for Params {
-    fn fidelity(&self) -> Fidelity {
-        self.fidelity
-    }
-    fn seed(&self) -> u64 {
-        self.seed
-    }
-}
+crate::figure_params!(Params);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Data {
@@ -51,10 +45,56 @@ pub struct Data {
 
 pub struct GlprFig5;
 
+/// The declared panels: one per ensemble, spec file `<letter>-<ensemble>` (`a-ginibre`, `c-ginibre-gf`;
+/// letters in panel order), label as given.
+fn declared_panels(p: &Params) -> Result<Vec<DeclaredPanel>> {
+    if p.ensembles.len() > 26 {
+        return Err(FigureError::InvalidParams(format!(
+            "glpr-fig5 names its panels (a) to (z), got {} ensembles",
+            p.ensembles.len()
+        )));
+    }
+    p.ensembles
+        .iter()
+        .zip('a'..='z')
+        .map(|((label, ensemble), letter)| {
+            let grid = PhaseGrid {
+                n: p.n,
+                d: p.d,
+                seed: p.seed,
+                matrices: *ensemble,
+                delta: p.delta,
+                t_max: p.t_max,
+                num_t: p.num_t,
+                beta_min: p.beta_min,
+                beta_max: p.beta_max,
+                num_beta: p.num_beta,
+                realizations: p.realizations,
+                dt: p.dt,
+                integrator: p.integrator,
+            };
+            let ensemble_name = serde_json::to_value(ensemble)?;
+            Ok(DeclaredPanel {
+                name: format!("{letter}-{}", ensemble_name.as_str().unwrap_or("ensemble")),
+                label: label.clone(),
+                spec: grid.spec()?,
+            })
+        })
+        .collect()
+}
+
 impl Figure for GlprFig5 {
-    const ID: &'static str = "glpr-fig5";
-    const TITLE: &'static str =
-        "[GLPR] Figure 5: phase diagrams with random Q, K, V (d = 128, n = 32)";
+    const META: Meta = Meta {
+        id: "glpr-fig5",
+        paper: Paper::Glpr,
+        number: 5,
+        title: "[GLPR] Figure 5: phase diagrams with random Q, K, V (d = 128, n = 32)",
+        claim: "Paper: sharp transitions and metastable regions in all four random-matrix ensembles. The authors' code applies V to row vectors (velocity V^T y); until this version panel (c) applied V = B / sqrt(d) as a column map and read 0.40 at beta = 9, t = 30, where the authors' code gives 0.19 and the paper's panel about 0.18 (panels (a), (b), (d) have laws invariant under that transposition). Where each panel's transition lies, against the authors' algorithm, is in the cross-check section below.",
+        tolerances: &[
+            FieldTolerance::new("panels.*.probability", 0.01, 0.0, "as glpr-fig3"),
+            FieldTolerance::new("panels.*.stderr", 0.01, 0.0, "as glpr-fig3"),
+        ],
+    };
     type Params = Params;
     type Data = Data;
 
@@ -100,60 +140,36 @@ impl Figure for GlprFig5 {
                 "glpr-fig5 needs at least one ensemble".into(),
             ));
         }
-        let specs = p
-            .ensembles
-            .iter()
-            .map(|(label, ensemble)| {
-                (
-                    label.clone(),
-                    PhaseDiagramSpec {
-                        n: p.n,
-                        d: p.d,
-                        betas: linspace(p.beta_min, p.beta_max, p.num_beta),
-                        times: linspace(0.0, p.t_max, p.num_t),
-                        dt: p.dt,
-                        realizations: p.realizations,
-                        delta: p.delta,
-                        seed: p.seed,
-                        model: ModelKind::Sa,
-                        matrices: *ensemble,
-                        integrator: p.integrator,
-                        representation: None,
-                        consensus_exit: true,
-                    },
-                )
-            })
-            .collect();
         Ok(Data {
-            panels: run_panels(specs, progress)?,
+            panels: run_declared(declared_panels(p)?, progress)?,
         })
     }
 
-    fn size(_: &Params, data: &Data) -> (u32, u32) {
-        let rows = data.panels.len().div_ceil(2).max(1) as u32;
-        (1150, 60 + 420 * rows)
+    fn experiment_specs(p: &Params) -> Result<Vec<(String, Spec)>> {
+        Ok(declared_panels(p)?
+            .into_iter()
+            .map(|panel| (panel.name, panel.spec))
+            .collect())
     }
 
-    fn draw<DB: DrawingBackend>(
-        p: &Params,
-        data: &Data,
-        root: &DrawingArea<DB, Shift>,
-    ) -> Result<()> {
-        let root = root.titled(
-            &format!(
-                "Random Q, K, V: SA, d = {}, n = {}, {} realisations/β",
-                p.d, p.n, p.realizations
-            ),
-            (crate::plot::FONT, crate::plot::text_size::TITLE),
-        )?;
+    fn layout<'a>(p: &'a Params, data: &'a Data) -> Result<Layout<'a>> {
         let rows = data.panels.len().div_ceil(2).max(1);
-        draw_panels(
-            &root,
-            &data.panels,
-            (rows, 2),
-            |panel| panel.label.clone(),
-            |_| Vec::new(),
-        )
+        Ok(Layout {
+            size: (1150, 60 + 420 * rows as u32),
+            body: Block::titled(
+                format!(
+                    "Random Q, K, V: SA, d = {}, n = {}, {} realisations/β",
+                    p.d, p.n, p.realizations
+                ),
+                text_size::TITLE,
+                phase_grid(
+                    &data.panels,
+                    (rows, 2),
+                    |panel| panel.label.clone(),
+                    |_| Vec::new(),
+                ),
+            ),
+        })
     }
 
     fn summary(_: &Params, data: &Data) -> Vec<SummaryLine> {

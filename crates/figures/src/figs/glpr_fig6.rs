@@ -2,14 +2,13 @@
 //! g(tau) = (cos tau - beta sin^2 tau) e^{beta cos tau} for beta = 2 and 6 on tau in [-pi, pi], y clipped to
 //! [-3, 7.75], with +-tau*_beta marked (cos tau* = (-1 + sqrt(1 + 4 beta^2)) / (2 beta); g < 0 for |tau| > tau*).
 
-use plotters::coord::Shift;
-use plotters::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::theory::{landscape_g, tau_star};
 use crate::error::{FigureError, Result};
-use crate::figure::{Fidelity, Figure, FigureParams, Progress, SummaryLine};
-use crate::plot::lines::{LegendCorner, LinePanel, Overlay, Stroke, VerticalMark, draw_line_panel};
+use crate::figure::{Fidelity, Figure, Meta, Paper, Progress, SummaryLine};
+use crate::layout::{Block, Layout, Panel};
+use crate::plot::lines::{LegendCorner, LinePanel, Overlay, Stroke, VerticalMark};
 use crate::plot::{SERIES_COLORS, linspace};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -21,14 +20,7 @@ pub struct Params {
     pub y_range: (f64, f64),
 }
 
-impl FigureParams for Params {
-    fn fidelity(&self) -> Fidelity {
-        self.fidelity
-    }
-    fn seed(&self) -> u64 {
-        self.seed
-    }
-}
+crate::figure_params!(Params);
 
 /// g on the tau grid for one beta.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -51,9 +43,14 @@ pub struct Data {
 pub struct GlprFig6;
 
 impl Figure for GlprFig6 {
-    const ID: &'static str = "glpr-fig6";
-    const TITLE: &'static str =
-        "[GLPR] Figure 6: g(τ) = (cos τ - β sin²τ) e^{β cos τ} with τ* marked";
+    const META: Meta = Meta {
+        id: "glpr-fig6",
+        paper: Paper::Glpr,
+        number: 6,
+        title: "[GLPR] Figure 6: g(τ) = (cos τ - β sin²τ) e^{β cos τ} with τ* marked",
+        claim: "Paper: g(tau) for beta = 2 and 6 with tau*_beta marked; tau* from cos tau* = (-1 + sqrt(1 + 4 beta^2)) / (2 beta).",
+        tolerances: &[],
+    };
     type Params = Params;
     type Data = Data;
 
@@ -105,15 +102,7 @@ impl Figure for GlprFig6 {
         Ok(Data { tau, curves })
     }
 
-    fn size(_: &Params, _: &Data) -> (u32, u32) {
-        (860, 560)
-    }
-
-    fn draw<DB: DrawingBackend>(
-        p: &Params,
-        data: &Data,
-        root: &DrawingArea<DB, Shift>,
-    ) -> Result<()> {
+    fn layout<'a>(p: &'a Params, data: &'a Data) -> Result<Layout<'a>> {
         let series = data
             .curves
             .iter()
@@ -156,7 +145,10 @@ impl Figure for GlprFig6 {
             zero_line: true,
             legend: LegendCorner::UpperRight,
         };
-        draw_line_panel(root, &panel)
+        Ok(Layout {
+            size: (860, 560),
+            body: Block::panel(Panel::Lines(panel)),
+        })
     }
 
     fn summary(_: &Params, data: &Data) -> Vec<SummaryLine> {

@@ -1,21 +1,31 @@
 //! Phase diagrams of \[GLPR\] Figures 3-5 as figure data and pictures: p(t, beta) = P(<x_1(t), x_2(t)> > 1 - delta),
 //! estimated by `attnflow_dynamics::run_phase_diagram` (mean over realisations of the fraction of ordered
-//! pairs above 1 - delta), stored per panel in the layout other tools read (issue 4): `label`, `d`, `n`, `t`,
+//! pairs above 1 - delta), stored per panel in the layout other tools read: `label`, `d`, `n`, `t`,
 //! `beta`, `probability` (one row per beta, one value per t), `stderr` (same shape) and `params`.
+//!
+//! Each panel is declared as an experiment spec ([`PhaseGrid::spec`], `attnflow_experiment::Spec`) and
+//! run from it ([`run_declared`]: spec -> resolve -> `ResolvedSpec::phase_diagram_spec` -> the engine's
+//! runner), so the spec a user reruns with `attnflow phase-diagram --spec` is the one the figure ran.
 
 use attnflow_dynamics::ensemble::PhaseDiagramParams;
-use attnflow_dynamics::{PhaseDiagram, PhaseDiagramSpec, run_phase_diagram};
-use plotters::coord::Shift;
-use plotters::prelude::*;
+use attnflow_dynamics::{
+    IntegratorKind, MatrixEnsemble, ModelKind, PhaseDiagram, PhaseDiagramSpec, run_phase_diagram,
+};
+use attnflow_experiment::spec::{CheckpointRule, RepresentationSpec};
+use attnflow_experiment::{
+    Aggregate, Checkpoints, EnsembleSpec, FieldSpec, IntegratorSpec, Linspace, Method,
+    ObservableKind, ObservableSpec, Spec, SweepSpec, TimeSpec,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{FigureError, Result};
 use crate::figure::Progress;
+use crate::layout::{Block, ColorBar, Panel, Split};
 use crate::plot::colormap::ColorScale;
-use crate::plot::heatmap::{Heatmap, draw_colorbar, draw_heatmap};
+use crate::plot::heatmap::Heatmap;
 use crate::plot::lines::Overlay;
 
-/// One phase-diagram panel (layout fixed by issue 4).
+/// One phase-diagram panel (the layout other tools read).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PhasePanel {
     pub label: String,
@@ -65,6 +75,122 @@ impl PhasePanel {
     }
 }
 
+/// The parameters of one (t, beta) phase-diagram panel: SA, n uniform points on S^{d-1}, Q = K = V = I
+/// or a Figure 5 ensemble, `num_t` checkpoints on [0, t_max] read by the authors' rule, `num_beta`
+/// betas on [beta_min, beta_max], the pair fraction at threshold 1 - delta averaged over
+/// `realizations` realisations.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PhaseGrid {
+    pub n: usize,
+    pub d: usize,
+    pub seed: u64,
+    pub matrices: MatrixEnsemble,
+    pub delta: f64,
+    pub t_max: f64,
+    pub num_t: usize,
+    pub beta_min: f64,
+    pub beta_max: f64,
+    pub num_beta: usize,
+    pub realizations: usize,
+    pub dt: f64,
+    pub integrator: IntegratorKind,
+}
+
+impl PhaseGrid {
+    /// The panel as an experiment spec (a (t, beta) phase diagram in the sense of
+    /// `attnflow_experiment::phase`): sweep of beta by linspace, `time.checkpoints` a count,
+    /// the consensus exit on (as every figure runs it), the representation left to the engine.
+    pub fn spec(&self) -> Result<Spec> {
+        let (method, rtol, atol) = match self.integrator {
+            IntegratorKind::PaperEuler => (Method::PaperEuler, None, None),
+            IntegratorKind::Rk4 => (Method::Rk4, None, None),
+            IntegratorKind::Dp54 { rtol, atol } => (Method::Dp54, Some(rtol), Some(atol)),
+            IntegratorKind::EnergyStable => (Method::EnergyStable, None, None),
+            other => {
+                return Err(FigureError::InvalidParams(format!(
+                    "integrator {} has no experiment-spec method",
+                    other.name()
+                )));
+            }
+        };
+        Ok(Spec {
+            n: Some(self.n),
+            d: Some(self.d),
+            seed: self.seed,
+            field: FieldSpec {
+                model: ModelKind::Sa,
+                // Q = K = V = I is the spec's default head
+                matrices: (self.matrices != MatrixEnsemble::Identity).then_some(self.matrices),
+                ..FieldSpec::default()
+            },
+            integrator: IntegratorSpec {
+                method,
+                rtol,
+                atol,
+                representation: RepresentationSpec::Auto,
+                consensus_exit: Some(true),
+            },
+            time: TimeSpec {
+                dt: self.dt,
+                t_max: self.t_max,
+                checkpoints: Checkpoints::Count(self.num_t),
+                checkpoint_rule: CheckpointRule::Paper,
+            },
+            observables: vec![ObservableSpec {
+                delta: Some(self.delta),
+                ..ObservableSpec::of(ObservableKind::PairFraction)
+            }],
+            ensemble: EnsembleSpec {
+                realizations: self.realizations,
+                aggregate: Some(Aggregate::Mean),
+            },
+            sweep: Some(SweepSpec {
+                parameter: "beta".into(),
+                values: None,
+                linspace: Some(Linspace {
+                    start: self.beta_min,
+                    stop: self.beta_max,
+                    count: self.num_beta,
+                }),
+            }),
+            ..Spec::default()
+        })
+    }
+}
+
+/// One declared panel: the file stem of its spec, its label in the record and the picture, and
+/// the spec it runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeclaredPanel {
+    pub name: String,
+    pub label: String,
+    pub spec: Spec,
+}
+
+/// The engine's phase-diagram spec of each declared panel (resolve, then
+/// `ResolvedSpec::phase_diagram_spec`), labelled.
+pub fn phase_diagram_specs(panels: Vec<DeclaredPanel>) -> Result<Vec<(String, PhaseDiagramSpec)>> {
+    panels
+        .into_iter()
+        .map(|panel| {
+            let diagram = panel
+                .spec
+                .resolve()
+                .and_then(|resolved| resolved.phase_diagram_spec())
+                .map_err(|e| FigureError::InvalidParams(format!("{}: {e}", panel.label)))?;
+            Ok((panel.label, diagram))
+        })
+        .collect()
+}
+
+/// Runs the declared panels (see [`phase_diagram_specs`] and [`run_panels`]).
+pub fn run_declared(
+    panels: Vec<DeclaredPanel>,
+    progress: &dyn Progress,
+) -> Result<Vec<PhasePanel>> {
+    run_panels(phase_diagram_specs(panels)?, progress)
+}
+
 /// Runs the phase diagrams of `specs` one after another (each parallel inside), reporting progress over
 /// all realisations.
 pub fn run_panels(
@@ -88,37 +214,46 @@ pub fn run_panels(
     Ok(panels)
 }
 
-/// Draws `panels` on a `rows x cols` grid with one shared `RdBu_r` colour bar on [0, 1] at the right;
-/// `overlay(panel)` gives curves to draw on a panel.
-pub fn draw_panels<DB: DrawingBackend>(
-    root: &DrawingArea<DB, Shift>,
-    panels: &[PhasePanel],
+/// `panels` as heatmaps on a `rows x cols` grid with one shared `RdBu_r` colour bar on [0, 1] at the right;
+/// `title_of(panel)` is a panel's title and `overlay(panel)` the curves drawn on it.
+pub fn phase_grid<'a>(
+    panels: &'a [PhasePanel],
     (rows, cols): (usize, usize),
     title_of: impl Fn(&PhasePanel) -> String,
     overlay: impl Fn(&PhasePanel) -> Vec<Overlay>,
-) -> Result<()> {
-    let (w, _) = root.dim_in_pixel();
-    let (grid, bar) = root.split_horizontally(w.saturating_sub(110));
+) -> Block<'a> {
     let scale = ColorScale::new(0.0, 1.0);
-    for (panel, area) in panels.iter().zip(grid.split_evenly((rows, cols))) {
-        draw_heatmap(
-            &area,
-            &Heatmap {
-                title: title_of(panel),
-                x_label: "t".into(),
-                y_label: "β".into(),
-                x: &panel.t,
-                y: &panel.beta,
-                values: &panel.probability,
-                scale,
-                overlays: overlay(panel),
-            },
-        )?;
+    let heatmaps = panels.iter().map(|panel| {
+        Block::panel(Panel::Heatmap(phase_heatmap(
+            panel,
+            title_of(panel),
+            overlay(panel),
+        )))
+    });
+    Block::columns(
+        Split::FromEnd(110),
+        Block::grid(rows, cols, heatmaps),
+        Block::panel(Panel::ColorBar(ColorBar {
+            scale,
+            label: "P".into(),
+            left: 10,
+            right: Split::FromEnd(100),
+        })),
+    )
+}
+
+/// The heatmap of `panel`'s probability over (t, beta) on [0, 1].
+pub fn phase_heatmap(panel: &PhasePanel, title: String, overlays: Vec<Overlay>) -> Heatmap<'_> {
+    Heatmap {
+        title,
+        x_label: "t".into(),
+        y_label: "β".into(),
+        x: &panel.t,
+        y: &panel.beta,
+        values: &panel.probability,
+        scale: ColorScale::new(0.0, 1.0),
+        overlays,
     }
-    let (bar_w, bar_h) = bar.dim_in_pixel();
-    let bar = bar.margin(bar_h / 8, bar_h / 8, 10, bar_w.saturating_sub(100));
-    draw_colorbar(&bar, scale, "P")?;
-    Ok(())
 }
 
 #[cfg(test)]
@@ -145,7 +280,7 @@ mod tests {
     }
 
     #[test]
-    fn panels_have_the_issue_layout_and_valid_probabilities() {
+    fn panels_have_the_record_layout_and_valid_probabilities() {
         let panels = run_panels(
             vec![("d=2".into(), tiny_spec())],
             &crate::figure::NoProgress,

@@ -3,7 +3,7 @@
 //! Gamma_{inf,delta} (6.12); the circle landscape function g(tau) = (cos tau - beta sin^2 tau) e^{beta cos tau}
 //! and its root tau*_beta (App. B); the Thm 5.1 thresholds.
 
-use attnflow_energy::Model;
+use attnflow_dynamics::ModelKind;
 
 use crate::error::{FigureError, Result};
 
@@ -13,7 +13,8 @@ fn energy_error(e: attnflow_energy::EnergyError) -> FigureError {
 
 /// t*(beta): the time at which the SA equiangular solution from gamma(0) = 0 reaches 1 - delta.
 pub fn clustering_time_sa(n: usize, beta: f64, delta: f64) -> Result<f64> {
-    attnflow_energy::equiangular::clustering_time(Model::Sa, n, beta, delta).map_err(energy_error)
+    attnflow_energy::equiangular::clustering_time(ModelKind::Sa, n, beta, delta)
+        .map_err(energy_error)
 }
 
 /// g(tau) (d = 2).

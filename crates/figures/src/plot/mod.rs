@@ -1,14 +1,16 @@
 //! Plot toolkit shared by every figure: an embedded font, the `RdBu_r` colour map with colour bars,
-//! heatmap panels, line plots, circle views (d = 2 trajectories) and 3-D sphere views with hidden back
+//! heatmap panels, histograms, line plots, circle views (d = 2 trajectories) and 3-D sphere views with hidden back
 //! sides. Every picture is drawn once per backend (SVG and PNG) by a generic drawing function.
 //!
 //! The font is DejaVu Sans, compiled into the binary (`assets/DejaVuSans.ttf`, licence beside it) and
 //! registered with plotters' `ab_glyph` text renderer under the family name [`FONT`], so no system font
 //! is ever looked up.
 
+pub mod animation;
 pub mod circle;
 pub mod colormap;
 pub mod heatmap;
+pub mod histogram;
 pub mod lines;
 pub mod sphere;
 

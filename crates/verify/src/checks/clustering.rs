@@ -14,7 +14,7 @@ use crate::registry::{Check, Fidelity, Measurement};
 use crate::support::{SUITE_SEED, max_pair_gap, num, rk4_run, uniform_start};
 use attnflow_dynamics::sampling::{Purpose, ginibre, stream};
 use attnflow_dynamics::{
-    Configuration, DormandPrince54, Integrator, Normalization, SelfAttention, SquareMatrix, Value,
+    Configuration, DormandPrince54, Integrator, ModelKind, SelfAttention, SquareMatrix, Value,
 };
 use attnflow_kuramoto::landscape::{LandscapeParams, critical_points};
 
@@ -193,7 +193,7 @@ pub fn one_cluster_probability(
     let mut hits = 0usize;
     for r in 0..reps as u64 {
         let b = random_interaction(d, key, r)?;
-        let field = SelfAttention::general(beta, Some(b), Value::Identity, Normalization::Softmax)?;
+        let field = SelfAttention::general(beta, Some(b), Value::Identity, ModelKind::Sa)?;
         let x0 = uniform_start(n, d, key, r)?;
         let x = rk4_run(&field, &x0, dt, steps, |_, _, _| {})?;
         let g = x.gram();

@@ -17,9 +17,7 @@ use crate::support::{
 };
 use attnflow_dynamics::config::dot;
 use attnflow_dynamics::sampling::{Purpose, gamma, goe, standard_normal, stream, uniform_sphere};
-use attnflow_dynamics::{
-    Configuration, Normalization, SelfAttention, Value, VectorField, observables,
-};
+use attnflow_dynamics::{Configuration, ModelKind, SelfAttention, Value, VectorField, observables};
 use attnflow_energy::{funk_hecke, particle};
 
 pub(crate) fn checks() -> Vec<Check> {
@@ -344,7 +342,7 @@ fn section_3_4(f: Fidelity) -> Result<Measurement> {
             beta,
             Some(v.clone()),
             Value::Matrix(v.clone()),
-            Normalization::Softmax,
+            ModelKind::Sa,
         )?;
         let x0 = uniform_start(n, d, KEY_IDENTITIES, 200 + k as u64)?;
         let mut vel = vec![0.0; n * d];
@@ -527,7 +525,7 @@ fn energy_repulsive(f: Fidelity) -> Result<Measurement> {
             b,
             None,
             Value::NegIdentity,
-            Normalization::Softmax,
+            ModelKind::Sa,
         )?)
     };
     let (worst, total) =
@@ -588,7 +586,7 @@ mod tests {
                 b,
                 None,
                 Value::NegIdentity,
-                Normalization::Softmax,
+                ModelKind::Sa,
             )?)
         };
         let (worst, _) =

@@ -14,8 +14,8 @@ use crate::error::{Result, numerical};
 use crate::registry::{Check, Fidelity, Measurement};
 use crate::support::{SUITE_SEED, least_squares_slope, max_pair_gap, num, rk4_run, uniform_start};
 use attnflow_dynamics::sampling::{Purpose, stream, uniform_sphere, uniform_sphere_reduced};
-use attnflow_dynamics::{Configuration, SelfAttention};
-use attnflow_energy::{Model, equiangular, rates, wendel};
+use attnflow_dynamics::{Configuration, ModelKind, SelfAttention};
+use attnflow_energy::{equiangular, rates, wendel};
 
 pub(crate) fn checks() -> Vec<Check> {
     vec![
@@ -65,7 +65,7 @@ const KEY_THM69: u64 = 0x6900;
 /// Fitted exponential rate of the gap max_{i<j}(1 - <x_i,x_j>) over the window gap in [lo, hi], along an
 /// RK4 run (step dt, up to t_end) of SA or USA.
 pub fn consensus_rate(
-    model: Model,
+    model: ModelKind,
     beta: f64,
     x0: &Configuration,
     dt: f64,
@@ -74,8 +74,8 @@ pub fn consensus_rate(
     hi: f64,
 ) -> Result<f64> {
     let field = match model {
-        Model::Sa => SelfAttention::sa(beta)?,
-        Model::Usa => SelfAttention::usa(beta)?,
+        ModelKind::Sa => SelfAttention::sa(beta)?,
+        ModelKind::Usa => SelfAttention::usa(beta)?,
     };
     let (n, d) = (x0.n(), x0.d());
     let steps = (t_end / dt).round() as usize;
@@ -109,7 +109,7 @@ fn rate_comparison(
 ) -> Result<(Vec<String>, bool)> {
     let mut rows = Vec::new();
     let mut ok = true;
-    for model in [Model::Sa, Model::Usa] {
+    for model in [ModelKind::Sa, ModelKind::Usa] {
         for &beta in betas {
             let predicted = rates::linearised_consensus_rate(model, beta)?;
             let mut worst_rel: f64 = 0.0;
@@ -282,18 +282,18 @@ fn thm_6_7(f: Fidelity) -> Result<Measurement> {
 /// over the checkpoints every `every` steps, RK4 step dt up to t_end; gamma from the exact quadrature of
 /// `ode_model` at `ode_beta` (equal to the simulated model/beta for the real check).
 pub fn equiangular_tracking(
-    model: Model,
+    model: ModelKind,
     n: usize,
     beta: f64,
     dt: f64,
     t_end: f64,
-    ode_model: Model,
+    ode_model: ModelKind,
     ode_beta: f64,
 ) -> Result<(f64, f64)> {
     let x0 = Configuration::orthonormal(n, n)?;
     let field = match model {
-        Model::Sa => SelfAttention::sa(beta)?,
-        Model::Usa => SelfAttention::usa(beta)?,
+        ModelKind::Sa => SelfAttention::sa(beta)?,
+        ModelKind::Usa => SelfAttention::usa(beta)?,
     };
     let steps = (t_end / dt).round() as usize;
     let every = (steps / 40).max(1);
@@ -324,18 +324,18 @@ pub fn equiangular_tracking(
 }
 
 fn thm_6_8(f: Fidelity) -> Result<Measurement> {
-    let cases: Vec<(Model, usize, f64, f64)> = match f {
+    let cases: Vec<(ModelKind, usize, f64, f64)> = match f {
         Fidelity::Ci => vec![
-            (Model::Sa, 8, 1.0, 0.05),
-            (Model::Sa, 8, 4.0, 0.05),
-            (Model::Usa, 8, 1.0, 0.02),
+            (ModelKind::Sa, 8, 1.0, 0.05),
+            (ModelKind::Sa, 8, 4.0, 0.05),
+            (ModelKind::Usa, 8, 1.0, 0.02),
         ],
         Fidelity::Full => vec![
-            (Model::Sa, 8, 1.0, 0.05),
-            (Model::Sa, 8, 4.0, 0.05),
-            (Model::Sa, 32, 9.0, 0.05),
-            (Model::Usa, 8, 1.0, 0.02),
-            (Model::Usa, 16, 2.0, 0.01),
+            (ModelKind::Sa, 8, 1.0, 0.05),
+            (ModelKind::Sa, 8, 4.0, 0.05),
+            (ModelKind::Sa, 32, 9.0, 0.05),
+            (ModelKind::Usa, 8, 1.0, 0.02),
+            (ModelKind::Usa, 16, 2.0, 0.01),
         ],
     };
     let t_end = 6.0;
@@ -417,7 +417,7 @@ fn thm_6_9(f: Fidelity) -> Result<Measurement> {
     let reps = f.pick(16, 64);
     let steps = (t_end / dt).round() as usize;
     let gammas: Vec<f64> = (0..=steps)
-        .map(|k| equiangular::gamma_at(Model::Sa, n, beta, 0.0, k as f64 * dt))
+        .map(|k| equiangular::gamma_at(ModelKind::Sa, n, beta, 0.0, k as f64 * dt))
         .collect::<std::result::Result<_, _>>()?;
     let mut devs = Vec::new();
     for &d in &dims {
@@ -475,13 +475,13 @@ mod tests {
     #[test]
     fn a_wrong_equiangular_ode_is_rejected() {
         let (spread, err) =
-            equiangular_tracking(Model::Sa, 6, 1.0, 0.05, 3.0, Model::Sa, 1.0).unwrap();
+            equiangular_tracking(ModelKind::Sa, 6, 1.0, 0.05, 3.0, ModelKind::Sa, 1.0).unwrap();
         assert!(spread < 1e-12 && err < 1e-6, "{spread} {err}");
         // comparing SA with the USA ODE, or with the wrong beta, must fail by far
         let (_, err_model) =
-            equiangular_tracking(Model::Sa, 6, 1.0, 0.05, 3.0, Model::Usa, 1.0).unwrap();
+            equiangular_tracking(ModelKind::Sa, 6, 1.0, 0.05, 3.0, ModelKind::Usa, 1.0).unwrap();
         let (_, err_beta) =
-            equiangular_tracking(Model::Sa, 6, 1.0, 0.05, 3.0, Model::Sa, 1.2).unwrap();
+            equiangular_tracking(ModelKind::Sa, 6, 1.0, 0.05, 3.0, ModelKind::Sa, 1.2).unwrap();
         assert!(
             err_model > 1e-3 && err_beta > 1e-3,
             "{err_model} {err_beta}"
@@ -500,8 +500,8 @@ mod tests {
     #[test]
     fn measured_consensus_rate_rejects_the_usa_prediction_for_sa() {
         let x0 = uniform_start(6, 6, 5, 0).unwrap();
-        let r = consensus_rate(Model::Sa, 1.0, &x0, 0.01, 60.0, 1e-13, 1e-7).unwrap();
-        let usa = rates::linearised_consensus_rate(Model::Usa, 1.0).unwrap();
+        let r = consensus_rate(ModelKind::Sa, 1.0, &x0, 0.01, 60.0, 1e-13, 1e-7).unwrap();
+        let usa = rates::linearised_consensus_rate(ModelKind::Usa, 1.0).unwrap();
         assert!((r - 2.0).abs() < 0.02 && (r - usa).abs() > 1.0, "{r}");
     }
 }
