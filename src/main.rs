@@ -1,10 +1,9 @@
 //! The `attnflow` command line: simulations, phase diagrams, theory numbers and theorem checks.
 
-use anyhow::{Context, Result};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
-use std::path::Path;
 
-mod cli;
+// the subcommands live in the library (`attnflow::cli`), shared with the Python module
+use attnflow::cli;
 
 #[derive(Parser)]
 #[command(
@@ -48,6 +47,9 @@ enum Command {
     /// Run an experiment written as data: a TOML or JSON spec (field, initial condition,
     /// integrator, observables, ensemble, sweep); see crates/experiment/examples/specs.
     Run(cli::run::RunArgs),
+    /// Combine the shard files of `phase-diagram --shard i/N` or `run --shard i/N` (all N parts)
+    /// into the output of the single-process run, byte for byte.
+    Merge(cli::merge::MergeArgs),
 }
 
 /// Exit status of an interrupted run (128 + SIGINT, the shell's convention).
@@ -100,6 +102,7 @@ fn main() {
         Command::Theory(cmd) => cli::theory::run(cmd, cli.json),
         Command::Verify(args) => cli::verify::run(args, cli.json),
         Command::Run(args) => cli::run::run(args, cli.json),
+        Command::Merge(args) => cli::merge::merge(args, cli.json),
     };
     if let Err(e) = result {
         // a closed pipe: the reader wanted no more; whatever --out names is already written
@@ -115,13 +118,6 @@ fn main() {
         let _ = writeln!(std::io::stderr(), "error: {e:#}");
         std::process::exit(1);
     }
-}
-
-/// Writes `contents` to `path` atomically (the workspace's one writer: unique temporary sibling,
-/// fsync, rename, removed on error).
-pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
-    attnflow_dynamics::output::write_atomic(path, contents)
-        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 #[cfg(test)]

@@ -868,6 +868,84 @@ const CASES: &[Case] = &[
         1,
         "--gif animates d = 2 (circle) or d = 3 (sphere), the run has d = 4",
     ),
+    // --shard i/N and merge (shard files: `fixtures`)
+    (
+        "shard",
+        PD,
+        &["--shard", "2/2"],
+        1,
+        "--shard: the part index i must be in 0..2 (0 <= i < N), got 2/2",
+    ),
+    (
+        "shard",
+        PD,
+        &["--shard", "1-2"],
+        1,
+        "--shard: expected i/N with integers 0 <= i < N (e.g. 0/4), got \"1-2\"",
+    ),
+    (
+        "shard",
+        PD,
+        &["--shard", "0/0"],
+        1,
+        "--shard: the number of parts N must be >= 1, got 0",
+    ),
+    (
+        "shard",
+        &["run"],
+        &["ok.toml", "--shard", "0/2", "--out", "r.csv"],
+        1,
+        "--shard writes a shard file (JSON): --out must end in .json, got r.csv",
+    ),
+    (
+        "merge",
+        &["merge"],
+        &["pd0of2.json", "-o", "m.json"],
+        1,
+        "shards: missing shard 1/2 (given 1 of 2)",
+    ),
+    (
+        "merge",
+        &["merge"],
+        &["pd0of2.json", "pd1of2.json", "pd0of2.json", "-o", "m.json"],
+        1,
+        "shards: shard 0/2 is given twice: pd0of2.json and pd0of2.json",
+    ),
+    (
+        "merge",
+        &["merge"],
+        &["pd0of2.json", "seed1-1of2.json", "-o", "m.json"],
+        1,
+        "pd0of2.json and seed1-1of2.json come from different specs (fnv1a64:",
+    ),
+    (
+        "merge",
+        &["merge"],
+        &["pd0of2.json", "pd1of3.json", "-o", "m.json"],
+        1,
+        "pd0of2.json is shard 0/2, pd1of3.json is shard 1/3: all shards must come from --shard i/N with one N",
+    ),
+    (
+        "merge",
+        &["merge"],
+        &["ok.toml", "-o", "m.json"],
+        1,
+        "ok.toml: not an attnflow shard file (not JSON",
+    ),
+    (
+        "merge",
+        &["merge"],
+        &["absent.json", "-o", "m.json"],
+        1,
+        "cannot read absent.json",
+    ),
+    (
+        "merge",
+        &["merge"],
+        &["pd0of2.json", "pd1of2.json", "-o", "m.csv"],
+        1,
+        "-o must be a .json file for a phase diagram, got m.csv",
+    ),
 ];
 
 /// The input files of the cases: points, matrices and specs, good and bad.
@@ -938,6 +1016,19 @@ fn fixtures(dir: &Path) {
         ),
     ] {
         std::fs::write(dir.join(name), text).unwrap();
+    }
+    // shard files of the merge cases: the two halves of PD, a part of another seed and of N = 3
+    for (extra, name) in [
+        (&["--shard", "0/2"][..], "pd0of2.json"),
+        (&["--shard", "1/2"][..], "pd1of2.json"),
+        (&["--shard", "1/2", "--seed", "1"][..], "seed1-1of2.json"),
+        (&["--shard", "1/3"][..], "pd1of3.json"),
+    ] {
+        let mut args: Vec<&str> = PD[..PD.len() - 1].to_vec();
+        args.push(name);
+        args.extend_from_slice(extra);
+        let out = run_limited(attnflow(dir, &args), Duration::from_secs(20));
+        assert!(out.status.success(), "{args:?}: {out:?}");
     }
 }
 

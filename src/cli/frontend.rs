@@ -32,10 +32,10 @@ pub struct IntegratorOptions {
 }
 
 impl IntegratorOptions {
-    /// Sets `spec.integrator` from the flags (`apply_all`: every flag, else the given ones); the
+    /// Sets `spec.integrator` from the flags (`apply_all`: every flag, else those `given`); the
     /// tolerances only for the adaptive methods (dp54, rkmk45), the ones that take them.
-    pub fn apply(&self, spec: &mut Spec, matches: &ArgMatches, apply_all: bool) {
-        let set = |id| apply_all || given(matches, id);
+    pub fn apply(&self, spec: &mut Spec, given: &dyn Fn(&str) -> bool, apply_all: bool) {
+        let set = |id| apply_all || given(id);
         if set("integrator") {
             spec.integrator.method = self.integrator;
         }

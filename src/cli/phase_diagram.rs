@@ -23,10 +23,10 @@ use super::frontend::{self, IntegratorOptions, LimitOptions, given};
 use super::limits::Names;
 use anyhow::{Context, Result, bail};
 use attnflow_dynamics::validate::{DELTA, Domain};
-use attnflow_dynamics::{MatrixEnsemble, ModelKind, observables};
+use attnflow_dynamics::{MatrixEnsemble, ModelKind, PhaseDiagram, PhaseDiagramSpec, observables};
 use attnflow_experiment::spec::{CheckpointRule, RepresentationSpec};
 use attnflow_experiment::{
-    Aggregate, Checkpoints, Linspace, ObservableKind, ObservableSpec, Spec, SweepSpec,
+    Aggregate, Checkpoints, Linspace, ObservableKind, ObservableSpec, ResolvedSpec, Spec, SweepSpec,
 };
 use clap::{ArgMatches, ValueEnum};
 use std::path::PathBuf;
@@ -122,6 +122,8 @@ pub struct PhaseDiagramArgs {
     pub out: Option<PathBuf>,
     #[command(flatten)]
     pub limits: LimitOptions,
+    #[command(flatten)]
+    pub distribute: super::distribute::DistributeOptions,
 }
 
 /// The flag that sets a spec field (for error messages).
@@ -145,10 +147,10 @@ fn flag_of(field: &str) -> Option<&'static str> {
 }
 
 /// The spec of the flags: `--spec FILE` (or the phase diagram's defaults) with the flags given on
-/// top.
-pub fn spec_of(args: &PhaseDiagramArgs, matches: &ArgMatches) -> Result<Spec> {
+/// top (`given(id)`: whether the flag `id` was given, not a default).
+pub fn spec_of(args: &PhaseDiagramArgs, given: &dyn Fn(&str) -> bool) -> Result<Spec> {
     let apply_all = args.spec.is_none();
-    let set = |id| apply_all || given(matches, id);
+    let set = |id| apply_all || given(id);
     let mut spec = match &args.spec {
         Some(path) => frontend::read_spec(path)?,
         None => {
@@ -222,7 +224,7 @@ pub fn spec_of(args: &PhaseDiagramArgs, matches: &ArgMatches) -> Result<Spec> {
         });
         spec.field.heads = None;
     }
-    args.integrator.apply(&mut spec, matches, apply_all);
+    args.integrator.apply(&mut spec, given, apply_all);
     if set("representation") {
         spec.integrator.representation = match args.representation {
             RepresentationArg::Auto => RepresentationSpec::Auto,
@@ -255,7 +257,7 @@ fn beta_grid(spec: &Spec) -> (f64, f64, usize) {
 
 /// Checks of the flags with the phase diagram's messages (before anything is resolved); returns
 /// the number of steps.
-fn check_flags(spec: &Spec, args: &PhaseDiagramArgs) -> Result<usize> {
+pub fn check_flags(spec: &Spec, args: &PhaseDiagramArgs) -> Result<usize> {
     let (beta_min, beta_max, betas) = beta_grid(spec);
     let times = match &spec.time.checkpoints {
         Checkpoints::Count(c) => *c,
@@ -306,19 +308,27 @@ fn check_flags(spec: &Spec, args: &PhaseDiagramArgs) -> Result<usize> {
     Ok(steps)
 }
 
-pub fn phase_diagram(args: PhaseDiagramArgs, matches: &ArgMatches, json: bool) -> Result<()> {
+/// The resolved spec of the flags (`given(id)`: whether the flag `id` was given), its phase-diagram
+/// spec and its number of steps, every check before resolving done (`--out` must be `.json`).
+pub fn prepare(
+    args: &PhaseDiagramArgs,
+    given: &dyn Fn(&str) -> bool,
+) -> Result<(ResolvedSpec, PhaseDiagramSpec, usize)> {
     if let Some(out) = &args.out
         && out.extension().and_then(|e| e.to_str()) != Some("json")
     {
         bail!("--out must be a .json file, got {}", out.display());
     }
-    let spec = spec_of(&args, matches)?;
-    let steps = check_flags(&spec, &args)?;
+    let spec = spec_of(args, given)?;
+    let steps = check_flags(&spec, args)?;
     let resolved = frontend::resolve_checked(&spec, &args.limits.limits(), &NAMES, flag_of, true)?;
     let diagram_spec = resolved.phase_diagram_spec()?;
-    if args.print_spec {
-        return frontend::print_spec(&resolved);
-    }
+    Ok((resolved, diagram_spec, steps))
+}
+
+/// Checks that no two checkpoints but the first (t = 0, read after one step, the authors' rule)
+/// fall on one step, which would mislabel the time axis.
+pub fn check_checkpoints(diagram_spec: &PhaseDiagramSpec, steps: usize) -> Result<()> {
     let ck = observables::checkpoint_steps(&diagram_spec.times, diagram_spec.dt, steps)?;
     // the first checkpoint (t = 0) is read after one step, the authors' rule; any other two
     // checkpoints on one step would mislabel the time axis
@@ -332,21 +342,46 @@ pub fn phase_diagram(args: PhaseDiagramArgs, matches: &ArgMatches, json: bool) -
             ck[w + 1]
         );
     }
-    let Some(out) = &args.out else {
-        bail!("--out is required to run a phase diagram");
-    };
-    let total = diagram_spec.betas.len() * diagram_spec.realizations;
-    let bar = frontend::progress_bar(total);
-    let diagram =
-        attnflow_experiment::phase_diagram(&resolved, &|done, _| bar.set_position(done as u64))?;
-    bar.finish_and_clear();
-    let mut value = serde_json::to_value(&diagram)?;
+    Ok(())
+}
+
+/// The phase-diagram record of `--out`: the engine's record with the version and the resolved
+/// spec, without the runtime (the same flags give the same bytes).
+pub fn record(resolved: &ResolvedSpec, diagram: &PhaseDiagram) -> Result<serde_json::Value> {
+    let mut value = serde_json::to_value(diagram)?;
     if let Some(record) = value.as_object_mut() {
         // the runtime is printed, not recorded: the same flags give the same bytes
         record.remove("runtime_s");
         record.insert("spec".into(), serde_json::to_value(resolved.spec())?);
     }
     value["params"]["attnflow_version"] = env!("CARGO_PKG_VERSION").into();
+    Ok(value)
+}
+
+pub fn phase_diagram(args: PhaseDiagramArgs, matches: &ArgMatches, json: bool) -> Result<()> {
+    let (resolved, diagram_spec, steps) = prepare(&args, &|id| given(matches, id))?;
+    if args.print_spec {
+        return frontend::print_spec(&resolved);
+    }
+    check_checkpoints(&diagram_spec, steps)?;
+    let Some(out) = &args.out else {
+        bail!("--out is required to run a phase diagram");
+    };
+    let total = diagram_spec.betas.len() * diagram_spec.realizations;
+    let bar = frontend::progress_bar(total);
+    // alone, a shard (--shard i/N) or an MPI rank (cli::distribute): only the process that writes
+    // the whole output goes on
+    let progress = |done: usize, part: usize| {
+        bar.set_length(part as u64);
+        bar.set_position(done as u64);
+    };
+    let diagram =
+        super::distribute::phase_diagram(&args.distribute, &resolved, out, json, &progress);
+    bar.finish_and_clear();
+    let Some(diagram) = diagram? else {
+        return Ok(());
+    };
+    let value = record(&resolved, &diagram)?;
     crate::write_atomically(out, &serde_json::to_vec(&value)?)?;
     if json {
         super::io::print_line(

@@ -7,9 +7,10 @@
 //! is resolved and again before it runs.
 
 use super::frontend::{self, LimitOptions, OutputOptions};
+use super::limits::Limits;
 use super::limits::SPEC_NAMES;
 use anyhow::{Context, Result};
-use attnflow_experiment::Format;
+use attnflow_experiment::{Format, ResolvedSpec, Spec};
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -23,10 +24,22 @@ pub struct RunArgs {
     pub output: OutputOptions,
     #[command(flatten)]
     pub limits: LimitOptions,
+    #[command(flatten)]
+    pub distribute: super::distribute::DistributeOptions,
 }
 
 fn no_flag(_: &str) -> Option<&'static str> {
     None
+}
+
+/// The resolved spec of `spec` (read from `label`, named in messages), checked against the limits
+/// before and after resolving; `gif` adds the positions observable.
+pub fn prepare(mut spec: Spec, label: &str, limits: &Limits, gif: bool) -> Result<ResolvedSpec> {
+    if gif {
+        frontend::enable_positions(&mut spec);
+    }
+    frontend::resolve_checked(&spec, limits, &SPEC_NAMES, no_flag, false)
+        .with_context(|| format!("spec {label}"))
 }
 
 pub fn run(args: RunArgs, json: bool) -> Result<()> {
@@ -36,13 +49,13 @@ pub fn run(args: RunArgs, json: bool) -> Result<()> {
         .as_deref()
         .map(Format::of_path)
         .transpose()?;
-    let mut spec = frontend::read_spec(&args.spec)?;
-    if args.output.gif.is_some() {
-        frontend::enable_positions(&mut spec);
-    }
-    let resolved =
-        frontend::resolve_checked(&spec, &args.limits.limits(), &SPEC_NAMES, no_flag, false)
-            .with_context(|| format!("spec {}", args.spec.display()))?;
+    let spec = frontend::read_spec(&args.spec)?;
+    let resolved = prepare(
+        spec,
+        &args.spec.display().to_string(),
+        &args.limits.limits(),
+        args.output.gif.is_some(),
+    )?;
     if args.print_spec {
         return frontend::print_spec(&resolved);
     }
@@ -52,8 +65,24 @@ pub fn run(args: RunArgs, json: bool) -> Result<()> {
     let total: usize = resolved.points().iter().map(|p| p.realizations).sum();
     let bar = frontend::progress_bar(total);
     let start = std::time::Instant::now();
-    let output = attnflow_experiment::run(&resolved, &|done, _| bar.set_position(done as u64))?;
+    // alone, a shard (--shard i/N) or an MPI rank (cli::distribute): only the process that writes
+    // the whole output goes on
+    let progress = |done: usize, part: usize| {
+        bar.set_length(part as u64);
+        bar.set_position(done as u64);
+    };
+    let output = super::distribute::run(
+        &args.distribute,
+        &resolved,
+        args.output.out.as_deref(),
+        args.output.gif.as_deref(),
+        json,
+        &progress,
+    );
     bar.finish_and_clear();
+    let Some(output) = output? else {
+        return Ok(());
+    };
     let seconds = start.elapsed().as_secs_f64();
     args.output.write(
         format,

@@ -221,10 +221,10 @@ fn heads_of(args: &SimulateArgs) -> Result<Option<Vec<HeadSpec>>> {
 }
 
 /// The spec of the flags: `--spec FILE` (or the trajectory record's defaults) with the flags given
-/// on top.
-pub fn spec_of(args: &SimulateArgs, matches: &ArgMatches) -> Result<Spec> {
+/// on top (`given(id)`: whether the flag `id` was given, not a default).
+pub fn spec_of(args: &SimulateArgs, given: &dyn Fn(&str) -> bool) -> Result<Spec> {
     let apply_all = args.spec.is_none();
-    let set = |id| apply_all || given(matches, id);
+    let set = |id| apply_all || given(id);
     let mut spec = match &args.spec {
         Some(path) => frontend::read_spec(path)?,
         None => {
@@ -279,7 +279,7 @@ pub fn spec_of(args: &SimulateArgs, matches: &ArgMatches) -> Result<Spec> {
     if set("dt") {
         spec.time.dt = args.dt;
     }
-    args.integrator.apply(&mut spec, matches, apply_all);
+    args.integrator.apply(&mut spec, given, apply_all);
     if set("seed") {
         spec.seed = args.seed;
     }
@@ -318,7 +318,7 @@ pub fn spec_of(args: &SimulateArgs, matches: &ArgMatches) -> Result<Spec> {
 }
 
 /// Checks of the flags with the messages of the trajectory record (before anything is resolved).
-fn check_flags(spec: &Spec, args: &SimulateArgs) -> Result<usize> {
+pub fn check_flags(spec: &Spec, args: &SimulateArgs) -> Result<usize> {
     let delta = spec.observables.iter().find_map(|o| o.delta);
     if let Some(delta) = delta
         && !DELTA.contains(delta)
@@ -347,7 +347,7 @@ fn check_flags(spec: &Spec, args: &SimulateArgs) -> Result<usize> {
 
 /// The trajectory record (`--out x.json`): parameters, the resolved spec, integrator counters and
 /// per checkpoint the observables by name.
-fn record_json(resolved: &ResolvedSpec, output: &Output) -> Result<Vec<u8>> {
+pub fn record_json(resolved: &ResolvedSpec, output: &Output) -> Result<Vec<u8>> {
     let point = &resolved.points()[0];
     let run = &output.points[0].runs.as_ref().context("one realisation")?[0];
     let spec = resolved.spec();
@@ -375,23 +375,32 @@ fn record_json(resolved: &ResolvedSpec, output: &Output) -> Result<Vec<u8>> {
     }))?)
 }
 
-pub fn simulate(args: SimulateArgs, matches: &ArgMatches, json: bool) -> Result<()> {
-    let format = match &args.output.out {
-        Some(out) => Some(Format::of_path(out).map_err(|_| {
+/// The format of `--out` (by its extension).
+pub fn out_format(out: Option<&Path>) -> Result<Option<Format>> {
+    out.map(|out| {
+        Format::of_path(out).map_err(|_| {
             anyhow::anyhow!(
                 "--out must end in .json, .csv, .npy or .npz, got {}",
                 out.display()
             )
-        })?),
-        None => None,
-    };
-    let spec = spec_of(&args, matches)?;
-    let steps = check_flags(&spec, &args)?;
+        })
+    })
+    .transpose()
+}
+
+/// The resolved spec of the flags (`given(id)`: whether the flag `id` was given) and its number of
+/// steps, every check before any work done.
+pub fn prepare(args: &SimulateArgs, given: &dyn Fn(&str) -> bool) -> Result<(ResolvedSpec, usize)> {
+    let spec = spec_of(args, given)?;
+    let steps = check_flags(&spec, args)?;
     let limits = args.limits.limits();
     let resolved = frontend::resolve_checked(&spec, &limits, &NAMES, flag_of, false)?;
-    if args.print_spec {
-        return frontend::print_spec(&resolved);
-    }
+    Ok((resolved, steps))
+}
+
+/// `simulate` runs one trajectory and records it (one sweep point, one realisation, no
+/// aggregation).
+pub fn check_trajectory(resolved: &ResolvedSpec) -> Result<()> {
     if resolved.points().len() != 1 || resolved.points()[0].realizations != 1 {
         bail!(
             "simulate runs one trajectory; the spec has {} sweep point(s) x {} realisation(s): use `attnflow run`",
@@ -402,6 +411,16 @@ pub fn simulate(args: SimulateArgs, matches: &ArgMatches, json: bool) -> Result<
     if resolved.points()[0].aggregate != Aggregate::None {
         bail!("simulate records the trajectory: set ensemble.aggregate = \"none\"");
     }
+    Ok(())
+}
+
+pub fn simulate(args: SimulateArgs, matches: &ArgMatches, json: bool) -> Result<()> {
+    let format = out_format(args.output.out.as_deref())?;
+    let (resolved, steps) = prepare(&args, &|id| given(matches, id))?;
+    if args.print_spec {
+        return frontend::print_spec(&resolved);
+    }
+    check_trajectory(&resolved)?;
     if args.output.gif.is_some() {
         frontend::check_gif(&resolved)?;
     }

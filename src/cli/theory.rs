@@ -15,10 +15,14 @@
 //! | tau-star | tau*_beta (d = 2) or zeta*_beta (general d) | App. B |
 //! | thresholds | Thm 5.1 large-beta thresholds | Thm 5.1 |
 //! | instability | fastest degree l* and rates lambda_l | \[beyond\] item 3 |
+//! | long-context | output cosine of one Pre-LN layer, beta = gamma ln n (finite n or n -> infinity) | Chen-Lin-Polyanskiy-Rigollet 2025 |
+//! | lost-in-middle | t_crit(beta): the retrieval profile of causal ALiBi attention stops being U-shaped | Duerinckx-Geshkovski-Rossi 2026 |
+//! | sync-threshold | beta where the equispaced n-configuration on S^1 changes stability (any real beta) | Polyanskiy-Rigollet-Yao 2025 |
 
 use anyhow::Result;
 use attnflow_dynamics::ModelKind;
-use attnflow_energy::{equiangular, funk_hecke, instability, landscape, wendel};
+use attnflow_energy::{equiangular, funk_hecke, instability, landscape, long_context, wendel};
+use attnflow_kuramoto::sync;
 use serde_json::json;
 
 /// `attnflow theory <subcommand>`.
@@ -126,6 +130,37 @@ pub enum TheoryCommand {
         #[arg(long, value_enum, default_value = "usa")]
         model: ModelKind,
     },
+    /// Output cosine of one Pre-LN attention layer (Q = K = V = I, no residual) with beta = gamma ln n on
+    /// equiangular tokens of cosine rho (arXiv 2510.05554): exact at finite n, the n -> infinity limit without --n.
+    LongContext {
+        /// Input cosine rho: in [-1/(n-1), 1] with --n, in [0, 1] for the limit.
+        #[arg(long, allow_negative_numbers = true)]
+        rho: f64,
+        /// Scaling gamma > 0 (finite) of beta = gamma ln n.
+        #[arg(long, allow_negative_numbers = true)]
+        gamma: f64,
+        /// Number of tokens n >= 2 (omit for the limit n -> infinity: 1, 4 rho / (1 + 3 rho) or rho).
+        #[arg(long, allow_negative_numbers = true)]
+        n: Option<usize>,
+    },
+    /// beta where the equispaced n-point configuration on S^1 changes linear stability (SA and USA alike;
+    /// beta may be negative; n = 3: -2/3). Circulant Jacobian eigenvalues, scan and bisection to 1e-12.
+    SyncThreshold {
+        /// Number of points n in 2..=256.
+        #[arg(long, allow_negative_numbers = true)]
+        n: usize,
+    },
+    /// t_crit(beta) of causal ALiBi attention on S^1 (arXiv 2605.09213): the retrieval profile of the last
+    /// token is U-shaped (recency) while t < t_crit = 2 (1 - e^{-lambda}) sum w_m a_m / sum w_m a_m^2,
+    /// a_m = m^2 I_m(beta), w_m = exp(-pi^2 m^2 / 128), m = 1..20 (the authors' M = 8, n_max = 20).
+    LostInMiddle {
+        /// Inverse temperature beta > 0.
+        #[arg(long, allow_negative_numbers = true)]
+        beta: f64,
+        /// ALiBi slope per unit of relative position, lambda >= 0 (token slope lambda / n).
+        #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+        lambda: f64,
+    },
 }
 
 /// Runs one theory subcommand, printing text or (with `json`) one JSON object with field `value`.
@@ -140,7 +175,7 @@ pub fn run(cmd: TheoryCommand, json: bool) -> Result<()> {
 }
 
 /// Computes the subcommand's result as (human text, JSON object).
-fn evaluate(cmd: &TheoryCommand) -> Result<(String, serde_json::Value)> {
+pub fn evaluate(cmd: &TheoryCommand) -> Result<(String, serde_json::Value)> {
     Ok(match *cmd {
         TheoryCommand::Equiangular {
             model,
@@ -245,6 +280,7 @@ fn evaluate(cmd: &TheoryCommand) -> Result<(String, serde_json::Value)> {
                        "proof_approx": th.proof_approx, "figure": th.figure}),
             )
         }
+        TheoryCommand::LongContext { rho, gamma, n } => long_context_result(rho, gamma, n)?,
         TheoryCommand::Instability { d, beta, model } => {
             let m = model;
             let l_star = instability::fastest_degree(beta, d)?;
@@ -265,6 +301,79 @@ fn evaluate(cmd: &TheoryCommand) -> Result<(String, serde_json::Value)> {
                 text,
                 json!({"command": "instability", "model": m.name(), "d": d, "beta": beta, "value": l_star,
                        "l_star": l_star, "rates": rates}),
+            )
+        }
+        TheoryCommand::LostInMiddle { beta, lambda } => {
+            let t = attnflow_energy::lost_in_middle::LostInMiddle::authors(beta, lambda)?.t_crit();
+            (
+                format!(
+                    "t_crit = {t:?}  [beta = {beta:?}, lambda = {lambda:?}, M = 8, n_max = 20: the right-end slope of the \
+                     retrieval profile changes sign, U-shaped for t < t_crit; arXiv 2605.09213]"
+                ),
+                json!({"command": "lost-in-middle", "beta": beta, "lambda": lambda, "value": t}),
+            )
+        }
+        TheoryCommand::SyncThreshold { n } => {
+            let th = sync::sync_threshold(n)?;
+            let range = th.beta_range;
+            let text = match (th.beta_c, th.mode) {
+                (Some(b), Some(k)) => format!(
+                    "beta_c = {b:?}  [n = {n}: the equispaced configuration is linearly stable just below beta_c and \
+                     unstable above (Fourier modes k = {k} and n - k); {} sign change(s) on [-{range:?}, {range:?}], bisection to 1e-12]",
+                    th.crossings
+                ),
+                _ => format!(
+                    "none  [n = {n}: the equispaced configuration is linearly unstable at every beta scanned in \
+                     [-{range:?}, {range:?}]]"
+                ),
+            };
+            (
+                text,
+                json!({"command": "sync-threshold", "n": n, "value": th.beta_c, "mode": th.mode,
+                       "crossings": th.crossings, "beta_range": range, "tolerance": th.tolerance}),
+            )
+        }
+    })
+}
+
+/// `theory long-context`: the finite-n closed form (with `n`) or the n -> infinity limit.
+fn long_context_result(
+    rho: f64,
+    gamma: f64,
+    n: Option<usize>,
+) -> Result<(String, serde_json::Value)> {
+    // the limit's regime and critical gamma exist for rho in [0, 1] only
+    let regime = long_context::regime(rho, gamma).ok();
+    let critical = long_context::critical_gamma(rho).ok();
+    let regime_text = match (regime, critical) {
+        (Some(r), Some(c)) => format!("{} as n -> infinity (critical gamma {c:?})", r.name()),
+        _ => "no n -> infinity limit for rho < 0".into(),
+    };
+    Ok(match n {
+        Some(n) => {
+            let beta = long_context::beta_of(gamma, n)?;
+            let value = long_context::output_cosine(n, rho, gamma)?;
+            let gap = long_context::output_gap(n, rho, gamma)?;
+            (
+                format!(
+                    "output cosine = {value:?} (1 - cos = {gap:e})  [n = {n}, rho = {rho:?}, gamma = {gamma:?}, \
+                     beta = gamma ln n = {beta:?}; {regime_text}; exact finite-n closed form, arXiv 2510.05554]"
+                ),
+                json!({"command": "long-context", "rho": rho, "gamma": gamma, "n": n, "beta": beta,
+                       "value": value, "one_minus_value": gap, "regime": regime.map(|r| r.name()),
+                       "critical_gamma": critical.map(super::io::json_number)}),
+            )
+        }
+        None => {
+            let value = long_context::limit_output_cosine(rho, gamma)?;
+            (
+                format!(
+                    "output cosine -> {value:?} as n -> infinity  [rho = {rho:?}, gamma = {gamma:?}: {regime_text}; \
+                     1, 4 rho / (1 + 3 rho), rho below, at, above gamma = 1/(1 - rho) (1/2 at rho = 0), arXiv 2510.05554]"
+                ),
+                json!({"command": "long-context", "rho": rho, "gamma": gamma, "n": null, "value": value,
+                       "regime": regime.map(|r| r.name()),
+                       "critical_gamma": critical.map(super::io::json_number)}),
             )
         }
     })
@@ -354,6 +463,60 @@ mod tests {
         let inst = value_of(&["instability", "--d", "2", "--beta", "200"]).unwrap();
         assert_eq!(inst["value"], inst["l_star"]);
         assert!(inst["l_star"].as_u64().unwrap() >= 15 && inst["l_star"].as_u64().unwrap() <= 25);
+        let sync3 = value_of(&["sync-threshold", "--n", "3"]).unwrap();
+        assert!((sync3["value"].as_f64().unwrap() + 2.0 / 3.0).abs() < 1e-11);
+        assert!(value_of(&["sync-threshold", "--n", "4"]).unwrap()["value"].is_null());
+    }
+
+    #[test]
+    fn long_context_limit_and_finite_n() {
+        let value = |args: &[&str]| {
+            let mut all = vec!["long-context"];
+            all.extend_from_slice(args);
+            value_of(&all)
+        };
+        let v = |args: &[&str]| value(args).unwrap()["value"].as_f64().unwrap();
+        assert_eq!(v(&["--rho", "0.5", "--gamma", "1"]), 1.0);
+        assert_eq!(v(&["--rho", "0.5", "--gamma", "2"]), 0.8);
+        assert_eq!(v(&["--rho", "0.5", "--gamma", "3"]), 0.5);
+        // by hand: n = 2, rho = 0, gamma = 1: e^beta = 2, a = 2/3, b = 1/3; the outputs (a, b) and (b, a)
+        // have cosine 2ab / (a^2 + b^2) = 4/5
+        let c = v(&["--rho", "0", "--gamma", "1", "--n", "2"]);
+        assert!((c - 0.8).abs() < 1e-15, "{c}");
+        let j = value(&["--rho", "-0.1", "--gamma", "1", "--n", "5"]).unwrap();
+        assert!(j["regime"].is_null() && j["one_minus_value"].as_f64().unwrap() > 0.0);
+        assert!(value(&["--rho", "-0.5", "--gamma", "1", "--n", "3"]).is_ok());
+        for bad in [
+            &["--rho", "0.5", "--gamma", "0"][..],
+            &["--rho", "0.5", "--gamma", "-1"],
+            &["--rho", "0.5", "--gamma", "inf"],
+            &["--rho", "1.5", "--gamma", "1"],
+            &["--rho", "-0.1", "--gamma", "1"],
+            &["--rho", "-0.6", "--gamma", "1", "--n", "3"],
+            &["--rho", "0.5", "--gamma", "1", "--n", "1"],
+            &["--rho", "NaN", "--gamma", "1", "--n", "4"],
+        ] {
+            assert!(value(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn lost_in_middle_prints_t_crit() {
+        let v = value_of(&["lost-in-middle", "--beta", "1"]).unwrap();
+        let t = v["value"].as_f64().unwrap();
+        // the authors' sum (M = 8, m = 1..20) written out: 2 (1 - 1/e) sum w a / sum w a^2
+        let theory = attnflow_energy::lost_in_middle::LostInMiddle::authors(1.0, 1.0).unwrap();
+        let (mut s1, mut s2) = (0.0, 0.0);
+        for m in 1..=20 {
+            let a = theory.mode_rate(m).unwrap();
+            let w = (-(std::f64::consts::PI * m as f64 / 8.0).powi(2) / 2.0).exp();
+            s1 += w * a;
+            s2 += w * a * a;
+        }
+        let expected = 2.0 * (1.0 - (-1.0f64).exp()) * s1 / s2;
+        assert!((t - expected).abs() < 1e-12 * expected, "{t} vs {expected}");
+        assert!(value_of(&["lost-in-middle", "--beta", "0"]).is_err());
+        assert!(value_of(&["lost-in-middle", "--beta", "1", "--lambda", "-1"]).is_err());
     }
 
     #[test]
@@ -410,5 +573,7 @@ mod tests {
         assert!(value_of(&["energy-uniform", "--d", "3", "--beta", "0"]).is_err());
         assert!(value_of(&["phase-curve", "--n", "4", "--delta", "0.1", "--t", "0.01"]).is_err());
         assert!(value_of(&["thresholds", "--n", "1"]).is_err());
+        assert!(value_of(&["sync-threshold", "--n", "1"]).is_err());
+        assert!(value_of(&["sync-threshold", "--n", "100000"]).is_err());
     }
 }

@@ -41,28 +41,48 @@ fn to_stdout(text: &str) -> Result<()> {
         .context("cannot write to standard output")
 }
 
-/// Runs the suite; returns an error (exit code 1) if a check fails or an id is unknown.
-pub fn run(args: VerifyArgs, json: bool) -> Result<()> {
+/// Runs the checks of `args` (an error if an id is unknown).
+pub fn suite(args: &VerifyArgs) -> Result<SuiteReport> {
     let fidelity = match args.fidelity {
         FidelityArg::Ci => Fidelity::Ci,
         FidelityArg::Full => Fidelity::Full,
     };
     let start = std::time::Instant::now();
     let outcomes = run_checks(fidelity, &args.only)?;
-    let report = SuiteReport::new(fidelity, outcomes, start.elapsed().as_secs_f64());
-    if json {
-        to_stdout(&(serde_json::to_string(&report)? + "\n"))?;
-    } else {
-        to_stdout(&report.text_table())?;
-    }
+    Ok(SuiteReport::new(
+        fidelity,
+        outcomes,
+        start.elapsed().as_secs_f64(),
+    ))
+}
+
+/// Writes the Markdown report to `--write-report`, when given.
+pub fn write_report(args: &VerifyArgs, report: &SuiteReport) -> Result<()> {
     if let Some(path) = &args.write_report {
-        let mut command = format!("attnflow verify --fidelity {}", fidelity.name());
+        let mut command = format!("attnflow verify --fidelity {}", report.fidelity.name());
         for id in &args.only {
             command += &format!(" --only {id}");
         }
         attnflow_dynamics::output::write_atomic(path, report.markdown(&command).as_bytes())
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
+    Ok(())
+}
+
+/// Runs the suite; returns an error (exit code 1) if a check fails or an id is unknown.
+pub fn run(args: VerifyArgs, json: bool) -> Result<()> {
+    let report = suite(&args)?;
+    if json {
+        to_stdout(&(serde_json::to_string(&report)? + "\n"))?;
+    } else {
+        to_stdout(&report.text_table())?;
+    }
+    write_report(&args, &report)?;
+    failures(&report)
+}
+
+/// The error of a run with failed checks: `N check(s) failed: id, ...`.
+pub fn failures(report: &SuiteReport) -> Result<()> {
     let failed: Vec<&str> = report
         .outcomes
         .iter()

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use attnflow_figures::output::{read_json, write_atomic};
-use attnflow_figures::{DynFigure, Fidelity, SummaryLine, registry};
+use attnflow_figures::{DynFigure, Fidelity, Paper, SummaryLine, registry};
 
 use crate::workspace_root;
 
@@ -53,20 +53,29 @@ pub fn report(args: ReportArgs) -> Result<()> {
          (`--fidelity ci|default|paper`).\n",
         rel_dir
     )?;
-    writeln!(md, "## Figures\n")?;
-    for figure in registry() {
-        let path = fig_dir.join(format!("{}.json", figure.id()));
-        let record = if path.exists() {
-            Some(read_json(&path).with_context(|| format!("reading {}", path.display()))?)
-        } else {
-            None
-        };
-        md.push_str(&figure_section(
-            *figure,
-            record.as_ref(),
-            &rel_dir,
-            &spec_dir,
-        )?);
+    let (frontier, papers): (Vec<&dyn DynFigure>, Vec<&dyn DynFigure>) = registry()
+        .iter()
+        .copied()
+        .partition(|figure| figure.meta().paper == Paper::Frontier);
+    for (heading, figures) in [("Figures", papers), ("Beyond the papers", frontier)] {
+        if figures.is_empty() {
+            continue;
+        }
+        writeln!(md, "## {heading}\n")?;
+        for figure in figures {
+            let path = fig_dir.join(format!("{}.json", figure.id()));
+            let record = if path.exists() {
+                Some(read_json(&path).with_context(|| format!("reading {}", path.display()))?)
+            } else {
+                None
+            };
+            md.push_str(&figure_section(
+                figure,
+                record.as_ref(),
+                &rel_dir,
+                &spec_dir,
+            )?);
+        }
     }
     let paper_dir = root.join("reports").join("paper");
     let paper_runs: Vec<&dyn DynFigure> = registry()

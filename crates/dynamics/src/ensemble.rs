@@ -17,8 +17,9 @@
 use crate::error::{Result, invalid};
 use crate::integrate::IntegratorKind;
 use crate::matrix::SquareMatrix;
-use crate::model::{ModelKind, SelfAttention, Value, VectorField};
+use crate::model::{AttentionHead, ModelKind, SelfAttention, Value, VectorField};
 use crate::observables::{all_pairs_above, checkpoint_steps, pairs_above};
+use crate::partition::Part;
 use crate::reduced::{Representation, reduced_dimension};
 use crate::sampling::{Purpose, ginibre, goe, stream, uniform_sphere, uniform_sphere_reduced};
 use crate::solver::{Observer, Solver};
@@ -70,9 +71,35 @@ impl WeightDraw {
     pub fn value_applied(&self) -> SquareMatrix {
         self.value.transpose()
     }
+
+    /// The attention head of this draw: interaction B, value [`Self::value_applied`]. When the
+    /// ensemble defines V = c B ([`MatrixEnsemble::value_factor`], panels (c) and (d); known from
+    /// the declaration, not tested numerically) the head is
+    /// [`AttentionHead::with_value_from_interaction`]`(B, c)`: the same V^T entry by entry, its
+    /// velocity computed from the product X B of the logits.
+    pub fn head(&self, ensemble: MatrixEnsemble) -> AttentionHead {
+        let d = self.interaction.dim();
+        match ensemble.value_factor(d) {
+            Some(c) => AttentionHead::with_value_from_interaction(self.interaction.clone(), c),
+            None => AttentionHead::new(
+                Some(self.interaction.clone()),
+                Value::Matrix(self.value_applied()),
+            ),
+        }
+    }
 }
 
 impl MatrixEnsemble {
+    /// c when the ensemble defines V = c B exactly (V = B / sqrt(d) for (c), B / sqrt(d + 1) for
+    /// (d)), `None` otherwise; [`Self::draw`] scales B by this very number.
+    pub fn value_factor(self, d: usize) -> Option<f64> {
+        match self {
+            MatrixEnsemble::GinibreGf => Some(1.0 / (d as f64).sqrt()),
+            MatrixEnsemble::WignerGf => Some(1.0 / (d as f64 + 1.0).sqrt()),
+            MatrixEnsemble::Identity | MatrixEnsemble::Ginibre | MatrixEnsemble::WignerPsd => None,
+        }
+    }
+
     /// One draw of (B, V), or `None` for the identity ensemble. The stream is consumed in the order
     /// of the definitions above (G1, G2, then G3 or G2 of V).
     pub fn draw(self, d: usize, rng: &mut crate::sampling::Pcg64) -> Result<Option<WeightDraw>> {
@@ -89,14 +116,14 @@ impl MatrixEnsemble {
                 let g = ginibre(d, rng)?;
                 drawn(b, g.matmul(&g.transpose())?.scaled(1.0 / sd))
             }
-            MatrixEnsemble::GinibreGf => {
-                let b = ginibre(d, rng)?.matmul(&ginibre(d, rng)?)?.scaled(1.0 / sd);
-                let v = b.scaled(1.0 / sd);
-                drawn(b, v)
-            }
-            MatrixEnsemble::WignerGf => {
-                let b = goe(d, rng)?;
-                let v = b.scaled(1.0 / (d as f64 + 1.0).sqrt());
+            MatrixEnsemble::GinibreGf | MatrixEnsemble::WignerGf => {
+                let b = if self == MatrixEnsemble::GinibreGf {
+                    ginibre(d, rng)?.matmul(&ginibre(d, rng)?)?.scaled(1.0 / sd)
+                } else {
+                    goe(d, rng)?
+                };
+                let c = self.value_factor(d).unwrap_or(1.0);
+                let v = b.scaled(c);
                 drawn(b, v)
             }
         })
@@ -162,32 +189,112 @@ pub struct PhaseDiagram {
     pub runtime_s: f64,
 }
 
-/// Integer sufficient statistics of a block of realisations at every checkpoint.
-#[derive(Debug, Clone, Default)]
-struct Tally {
-    hits: Vec<u64>,
-    hits_squared: Vec<u128>,
-    pair12: Vec<u64>,
-    steps: u64,
+/// Integer sufficient statistics of some realisations of one beta at every checkpoint c: the
+/// sums over realisations of the hit count h (ordered pairs above 1 - delta), of h^2 and of the
+/// literal event <x_1, x_2> > 1 - delta, the steps integrated and the number of realisations.
+/// Integer sums: adding tallies in any order gives the same numbers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub hits: Vec<u64>,
+    pub hits_squared: Vec<u128>,
+    pub pair12: Vec<u64>,
+    pub steps: u64,
+    pub realizations: u64,
 }
 
 impl Tally {
-    fn new(m: usize) -> Self {
+    /// Zero counts at `m` checkpoints.
+    pub fn new(m: usize) -> Self {
         Self {
             hits: vec![0; m],
             hits_squared: vec![0; m],
             pair12: vec![0; m],
             steps: 0,
+            realizations: 0,
         }
     }
-    fn add(&mut self, other: &Tally) {
-        for c in 0..self.hits.len() {
-            self.hits[c] += other.hits[c];
-            self.hits_squared[c] += other.hits_squared[c];
-            self.pair12[c] += other.pair12[c];
+
+    /// Adds `other` (the same number of checkpoints), or an error when the shapes differ or a
+    /// count overflows.
+    pub fn add(&mut self, other: &Tally) -> Result<()> {
+        let m = self.hits.len();
+        if [
+            other.hits.len(),
+            other.hits_squared.len(),
+            other.pair12.len(),
+        ] != [m; 3]
+            || [self.hits_squared.len(), self.pair12.len()] != [m; 2]
+        {
+            return Err(invalid(
+                "counts",
+                format!(
+                    "tallies of {m} and {} checkpoints cannot be added",
+                    other.hits.len()
+                ),
+            ));
         }
-        self.steps += other.steps;
+        let overflow = || invalid("counts", "a count overflows");
+        for c in 0..m {
+            self.hits[c] = self.hits[c]
+                .checked_add(other.hits[c])
+                .ok_or_else(overflow)?;
+            self.hits_squared[c] = self.hits_squared[c]
+                .checked_add(other.hits_squared[c])
+                .ok_or_else(overflow)?;
+            self.pair12[c] = self.pair12[c]
+                .checked_add(other.pair12[c])
+                .ok_or_else(overflow)?;
+        }
+        self.steps = self.steps.checked_add(other.steps).ok_or_else(overflow)?;
+        self.realizations = self
+            .realizations
+            .checked_add(other.realizations)
+            .ok_or_else(overflow)?;
+        Ok(())
     }
+}
+
+/// The counts of a phase diagram over the realisations of one [`Part`] (all of them for
+/// [`Part::WHOLE`]): one [`Tally`] per beta. Parts add up to the whole ([`PhaseDiagramCounts::add`]);
+/// [`finish_phase_diagram`] turns the whole into the [`PhaseDiagram`] of [`run_phase_diagram`],
+/// bit for bit (integer sums do not depend on the order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhaseDiagramCounts {
+    /// `per_beta[b]`: the tally of beta index b.
+    pub per_beta: Vec<Tally>,
+}
+
+impl PhaseDiagramCounts {
+    /// Zero counts of `betas` betas and `m` checkpoints.
+    pub fn new(betas: usize, m: usize) -> Self {
+        Self {
+            per_beta: vec![Tally::new(m); betas],
+        }
+    }
+
+    /// Adds the counts of another part of the same phase diagram.
+    pub fn add(&mut self, other: &PhaseDiagramCounts) -> Result<()> {
+        if self.per_beta.len() != other.per_beta.len() {
+            return Err(invalid(
+                "counts",
+                format!(
+                    "counts of {} and {} betas cannot be added",
+                    self.per_beta.len(),
+                    other.per_beta.len()
+                ),
+            ));
+        }
+        for (a, b) in self.per_beta.iter_mut().zip(&other.per_beta) {
+            a.add(b)?;
+        }
+        Ok(())
+    }
+}
+
+/// The number of jobs of a phase diagram (`betas x ceil(R / BLOCK)`, job b ceil(R / BLOCK) + k
+/// being block k of beta index b): the list a [`Part`] selects from.
+pub fn phase_diagram_jobs(spec: &PhaseDiagramSpec) -> usize {
+    spec.betas.len() * spec.realizations.div_ceil(BLOCK)
 }
 
 /// Hard limit on the number of steps of one realisation (t_max / dt), so that the step count and
@@ -300,12 +407,9 @@ impl PhaseDiagramSpec {
     fn model(&self, beta: f64, rng: &mut crate::sampling::Pcg64) -> Result<SelfAttention> {
         match self.matrices.draw(self.d, rng)? {
             None => SelfAttention::general(beta, None, Value::Identity, self.model),
-            Some(draw) => SelfAttention::general(
-                beta,
-                Some(draw.interaction.clone()),
-                Value::Matrix(draw.value_applied()),
-                self.model,
-            ),
+            Some(draw) => {
+                SelfAttention::multi_head(beta, vec![draw.head(self.matrices)], self.model)
+            }
         }
     }
 }
@@ -351,6 +455,7 @@ fn run_realisation(
     };
     let model = spec.model(beta, &mut stream(spec.seed, index, Purpose::Matrices))?;
     debug_assert!(model.geometry() == crate::model::Geometry::Sphere);
+    tally.realizations += 1;
     // the paper's Euler step on X^T for Q = K = V = I (the Figure 3 workload)
     let stepper = spec.integrator.stepper_for(&model)?;
     let mut observer = CheckpointCounts {
@@ -419,13 +524,26 @@ impl Observer for CheckpointCounts<'_> {
 }
 
 /// Computes a phase diagram. `progress(done, total)` is called (from worker threads) after each
-/// realisation.
+/// realisation. The same as [`phase_diagram_counts`] of [`Part::WHOLE`] and
+/// [`finish_phase_diagram`].
 pub fn run_phase_diagram(
     spec: &PhaseDiagramSpec,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<PhaseDiagram> {
-    spec.validate()?;
     let start = std::time::Instant::now();
+    let counts = phase_diagram_counts(spec, Part::WHOLE, progress)?;
+    finish_phase_diagram(spec, &counts, start.elapsed().as_secs_f64())
+}
+
+/// The counts of the realisations of `part` of a phase diagram (the jobs j with j mod N = i of
+/// [`phase_diagram_jobs`]; see [`crate::partition`]). `progress(done, total)` is called (from
+/// worker threads) after each realisation, `total` being the realisations of the part.
+pub fn phase_diagram_counts(
+    spec: &PhaseDiagramSpec,
+    part: Part,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<PhaseDiagramCounts> {
+    spec.validate()?;
     let steps = spec.steps();
     let ck = checkpoint_steps(&spec.times, spec.dt, steps)?;
     let mut ck_at_step = Vec::new();
@@ -441,9 +559,11 @@ pub fn run_phase_diagram(
     }
     let (nb, r, m) = (spec.betas.len(), spec.realizations, spec.times.len());
     let blocks_per_beta = r.div_ceil(BLOCK);
-    let total = nb * r;
+    let jobs: Vec<usize> = part.jobs(nb * blocks_per_beta).collect();
+    let block_size = |blk: usize| ((blk + 1) * BLOCK).min(r) - blk * BLOCK;
+    let total = jobs.iter().map(|j| block_size(j % blocks_per_beta)).sum();
     let done = AtomicUsize::new(0);
-    let tallies: Vec<Result<Tally>> = (0..nb * blocks_per_beta)
+    let tallies: Vec<Result<(usize, Tally)>> = jobs
         .into_par_iter()
         .map(|job| {
             let (b, blk) = (job / blocks_per_beta, job % blocks_per_beta);
@@ -458,20 +578,58 @@ pub fn run_phase_diagram(
                 )?;
                 progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
             }
-            Ok(tally)
+            Ok((b, tally))
         })
         .collect();
+    let mut counts = PhaseDiagramCounts::new(nb, m);
+    for tally in tallies {
+        let (b, tally) = tally?;
+        counts.per_beta[b].add(&tally)?;
+    }
+    Ok(counts)
+}
+
+/// The phase diagram of `spec` from the counts of all its realisations (the sum of the counts of
+/// the parts `0/N, ..., N-1/N`); `runtime_s` is recorded as given. An error when a beta does not
+/// have exactly `spec.realizations` realisations or the shapes do not match the spec.
+pub fn finish_phase_diagram(
+    spec: &PhaseDiagramSpec,
+    counts: &PhaseDiagramCounts,
+    runtime_s: f64,
+) -> Result<PhaseDiagram> {
+    spec.validate()?;
+    let steps = spec.steps();
+    let ck = checkpoint_steps(&spec.times, spec.dt, steps)?;
+    let (nb, r, m) = (spec.betas.len(), spec.realizations, spec.times.len());
+    if counts.per_beta.len() != nb {
+        return Err(invalid(
+            "counts",
+            format!(
+                "counts of {} betas for a phase diagram of {nb}",
+                counts.per_beta.len()
+            ),
+        ));
+    }
     let pairs = (spec.n * (spec.n - 1)) as f64;
     let (mut probability, mut stderr, mut pair12_probability) =
         (Vec::new(), Vec::new(), Vec::new());
-    let mut steps_integrated = 0;
-    let mut tallies = tallies.into_iter();
-    for _ in 0..nb {
-        let mut sum = Tally::new(m);
-        for _ in 0..blocks_per_beta {
-            sum.add(&tallies.next().expect("one tally per job")?);
+    let mut steps_integrated = 0u64;
+    for (b, sum) in counts.per_beta.iter().enumerate() {
+        if sum.realizations != r as u64
+            || [sum.hits.len(), sum.hits_squared.len(), sum.pair12.len()] != [m; 3]
+        {
+            return Err(invalid(
+                "counts",
+                format!(
+                    "beta index {b} has counts of {} realisations at {} checkpoints, the phase diagram needs {r} at {m}",
+                    sum.realizations,
+                    sum.hits.len()
+                ),
+            ));
         }
-        steps_integrated += sum.steps;
+        steps_integrated = steps_integrated
+            .checked_add(sum.steps)
+            .ok_or_else(|| invalid("counts", "the step count overflows"))?;
         let rf = r as f64;
         probability.push(sum.hits.iter().map(|&h| h as f64 / pairs / rf).collect());
         stderr.push(
@@ -508,7 +666,7 @@ pub fn run_phase_diagram(
         stderr,
         pair12_probability,
         steps_integrated,
-        runtime_s: start.elapsed().as_secs_f64(),
+        runtime_s,
     })
 }
 

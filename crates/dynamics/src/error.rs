@@ -25,6 +25,9 @@ pub enum DynamicsError {
         "dp54 needed more than {limit} trial steps within one macro step (at t = {t:?} of the step): the tolerances cannot be met at a reasonable cost; loosen rtol/atol"
     )]
     StepLimit { limit: usize, t: f64 },
+    /// The run was interrupted ([`crate::interrupt::request`], e.g. Ctrl-C in the Python module).
+    #[error("interrupted")]
+    Interrupted,
 }
 
 /// Result alias of the dynamics crate.

@@ -15,6 +15,10 @@
 //! diagonal blocks, the exponentials, mirror images and column sums in 8 x 8 register tiles) and
 //! [`euler_average_transposed`] (4 coordinates x 32 particles in registers, then the column norms);
 //! so do the exponential ([`crate::exp`]) and the transposes (shuffles, pure data movement).
+//! [`matmul`] and [`matmul_scaled`] (the products of general heads: X B, the logits (X B) X^T, the
+//! average E X, the value product, \[GLPR\] Figure 5) run for q >= 8 in AVX-512 register tiles
+//! of 4 rows x 32 columns, the same sums in the same order (tested bit for bit against the
+//! portable tiles).
 
 use crate::exp::exp;
 use crate::simd_dispatch as dispatch;
@@ -103,10 +107,16 @@ pub const WIDE: usize = COLS;
 /// `out = A B` for A (p x r), B (r x q), row-major: `out_ij = sum_l a_il b_lj`, accumulated over l in
 /// index order from 0.0 with fused multiply-adds (`acc = fma(a_il, b_lj, acc)`). The one matrix-product
 /// kernel of the crate: output tiles of 4 rows x 8 columns (remainders 4, 2 and 1 wide, 1 row high),
-/// so the accumulators live in vector registers; every output element sees the same sequence of
-/// roundings whatever the tile shape or instruction set.
+/// with AVX-512 and q >= 8 tiles of 4 rows x 32 columns (`product_avx512`), so the accumulators
+/// live in vector registers; every output element sees the same sequence of roundings whatever
+/// the tile shape or instruction set.
 pub fn matmul(a: &[f64], b: &[f64], p: usize, r: usize, q: usize, out: &mut [f64]) {
     check_shapes(a, b, p, r, q, out);
+    #[cfg(target_arch = "x86_64")]
+    if q >= COLS && avx512() {
+        // SAFETY: the features are present (checked just above) and the shapes were checked.
+        return unsafe { product_avx512(a, b, p, r, q, out, Scale::None) };
+    }
     dispatch!(full_product(a, b, p, r, q, out, Scale::None))
 }
 
@@ -139,7 +149,127 @@ pub fn matmul_scaled(
         ),
         Scale::None => {}
     }
+    #[cfg(target_arch = "x86_64")]
+    if q >= COLS && avx512() {
+        // SAFETY: the features are present (checked just above) and the shapes were checked.
+        return unsafe { product_avx512(a, b, p, r, q, out, scale) };
+    }
     dispatch!(full_product(a, b, p, r, q, out, scale))
+}
+
+/// Rows of a register tile of [`product_avx512`].
+#[cfg(target_arch = "x86_64")]
+const PANEL_ROWS: usize = 4;
+/// Eight-column blocks of a register tile of [`product_avx512`] (4 x 32: sixteen accumulators).
+#[cfg(target_arch = "x86_64")]
+const PANEL_BLOCKS: usize = 4;
+
+/// [`matmul_scaled`] with AVX-512 for q >= 8: register tiles of 4 rows x 32 columns (sixteen
+/// independent accumulators, [`block_sums`]; narrower at the right edge, one row high at the
+/// bottom), column panels outermost so that a panel of B (r x 32) is reused from L1 by every row
+/// block; the last q mod 8 columns by the portable tiles. Every entry is the same chain of fused
+/// multiply-adds in order of l from zero as in [`tile`], then the same one multiplication by its
+/// scale: the same bits as the portable product.
+///
+/// # Safety
+/// AVX-512 F/VL/DQ and FMA must be available; shapes as checked by [`check_shapes`] (and the
+/// scale as long as the rows or columns).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma")]
+unsafe fn product_avx512(
+    a: &[f64],
+    b: &[f64],
+    p: usize,
+    r: usize,
+    q: usize,
+    out: &mut [f64],
+    scale: Scale<'_>,
+) {
+    let wide = q / COLS * COLS;
+    let mut c = 0;
+    while c < wide {
+        let blocks = ((wide - c) / COLS).min(PANEL_BLOCKS);
+        let mut i = 0;
+        while i < p {
+            let rows = if i + PANEL_ROWS <= p { PANEL_ROWS } else { 1 };
+            // SAFETY: rows i..i + rows <= p, columns c..c + 8 blocks <= q; the caller's contract.
+            unsafe {
+                match (rows, blocks) {
+                    (PANEL_ROWS, 1) => wide_tile::<PANEL_ROWS, 1>(a, b, i, r, q, c, out, scale),
+                    (PANEL_ROWS, 2) => wide_tile::<PANEL_ROWS, 2>(a, b, i, r, q, c, out, scale),
+                    (PANEL_ROWS, 3) => wide_tile::<PANEL_ROWS, 3>(a, b, i, r, q, c, out, scale),
+                    (PANEL_ROWS, _) => wide_tile::<PANEL_ROWS, 4>(a, b, i, r, q, c, out, scale),
+                    (_, 1) => wide_tile::<1, 1>(a, b, i, r, q, c, out, scale),
+                    (_, 2) => wide_tile::<1, 2>(a, b, i, r, q, c, out, scale),
+                    (_, 3) => wide_tile::<1, 3>(a, b, i, r, q, c, out, scale),
+                    _ => wide_tile::<1, 4>(a, b, i, r, q, c, out, scale),
+                }
+            }
+            i += rows;
+        }
+        c += COLS * blocks;
+    }
+    if wide < q {
+        let mut i = 0;
+        while i < p {
+            if i + ROWS <= p {
+                tile_row::<ROWS, false>(a, b, p, i, r, q, wide, out, scale);
+                i += ROWS;
+            } else {
+                tile_row::<1, false>(a, b, p, i, r, q, wide, out, scale);
+                i += 1;
+            }
+        }
+    }
+}
+
+/// Rows i..i+R, columns c..c + 8 T of [`product_avx512`]: the sums of [`block_sums`], times the
+/// scale, stored.
+///
+/// # Safety
+/// As [`product_avx512`], with i + R <= p and c + 8 T <= q.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn wide_tile<const R: usize, const T: usize>(
+    a: &[f64],
+    b: &[f64],
+    i: usize,
+    r: usize,
+    q: usize,
+    c: usize,
+    out: &mut [f64],
+    scale: Scale<'_>,
+) {
+    use std::arch::x86_64::*;
+    let op = out.as_mut_ptr();
+    // SAFETY: every index is inside the shapes by the caller's contract.
+    unsafe {
+        let mut acc = block_sums::<R, T, false>(a, b, 0, i, r, q, c);
+        match scale {
+            Scale::None => {}
+            Scale::Rows(sc) => {
+                for (s, row) in acc.iter_mut().enumerate() {
+                    let f = _mm512_set1_pd(sc[i + s]);
+                    row.iter_mut().for_each(|v| *v = _mm512_mul_pd(*v, f));
+                }
+            }
+            Scale::Columns(sc) => {
+                let f: [__m512d; T] =
+                    std::array::from_fn(|t| _mm512_loadu_pd(sc.as_ptr().add(c + COLS * t)));
+                for row in acc.iter_mut() {
+                    for (v, f) in row.iter_mut().zip(&f) {
+                        *v = _mm512_mul_pd(*v, *f);
+                    }
+                }
+            }
+        }
+        for (s, row) in acc.iter().enumerate() {
+            for (t, v) in row.iter().enumerate() {
+                _mm512_storeu_pd(op.add((i + s) * q + c + COLS * t), *v);
+            }
+        }
+    }
 }
 
 /// One step of \[GLPR\]'s scheme for the attention average of V = I on the transposed state
@@ -1386,6 +1516,35 @@ mod tests {
                 assert!((out[i * d + k] - direct).abs() < 1e-14);
                 assert_eq!(by_rows[i * d + k], out[i * d + k] * rows[i]);
                 assert_eq!(by_cols[i * d + k], out[i * d + k] * cols[k]);
+            }
+        }
+    }
+
+    #[test]
+    fn register_tiled_products_match_the_portable_tiles_bitwise() {
+        // q >= 8 takes the AVX-512 register tiles where available (32-wide panels, narrower right
+        // edges, q mod 8 columns by the portable tiles, one-row tiles below p mod 4)
+        for (p, r, q) in [
+            (32, 128, 128),
+            (32, 32, 128),
+            (32, 128, 32),
+            (7, 5, 8),
+            (13, 9, 61),
+            (4, 1, 40),
+            (1, 3, 17),
+            (6, 16, 3),
+            (0, 4, 8),
+        ] {
+            let a: Vec<f64> = (0..p * r).map(|k| (k as f64 * 0.37).sin()).collect();
+            let b: Vec<f64> = (0..r * q).map(|k| (k as f64 * 0.61).cos()).collect();
+            let rows: Vec<f64> = (0..p).map(|k| 1.0 / (3.0 + k as f64)).collect();
+            let cols: Vec<f64> = (0..q).map(|k| (k as f64 * 0.3).exp()).collect();
+            for scale in [Scale::None, Scale::Rows(&rows), Scale::Columns(&cols)] {
+                let (mut fast, mut portable) = (vec![0.0; p * q], vec![0.0; p * q]);
+                matmul_scaled(&a, &b, p, r, q, scale, &mut fast);
+                full_product(&a, &b, p, r, q, &mut portable, scale);
+                let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&fast), bits(&portable), "{p} x {r} x {q}, {scale:?}");
             }
         }
     }

@@ -17,6 +17,7 @@
 //! - [`observables`]: Gram matrix, Figure 3 statistic, clusters, energy, checkpoints;
 //! - [`ensemble`]: parallel, deterministic phase diagrams (Figures 3-5).
 //! - [`output`]: the atomic file writer every binary of the workspace uses.
+//! - [`partition`]: static parts `i/N` of an ensemble's work, for MPI ranks and job arrays.
 //! - [`validate`]: the parameter domains (n, d, beta, dt, delta, tolerances, matrices, pair weights).
 
 /// `simd_dispatch!(f(args))`: calls `f(args)` through a copy compiled for AVX-512 (F, VL, DQ) + FMA
@@ -152,12 +153,14 @@ pub mod error;
 pub mod exp;
 mod exp_table;
 pub mod integrate;
+pub mod interrupt;
 pub mod kernel;
 pub mod lie;
 pub mod matrix;
 pub mod model;
 pub mod observables;
 pub mod output;
+pub mod partition;
 pub mod reduced;
 pub mod sampling;
 pub mod solver;
@@ -165,7 +168,10 @@ pub mod validate;
 
 pub use config::Configuration;
 pub use energy_stable::{EnergyStable, GradientFlow};
-pub use ensemble::{MatrixEnsemble, PhaseDiagram, PhaseDiagramSpec, WeightDraw, run_phase_diagram};
+pub use ensemble::{
+    MatrixEnsemble, PhaseDiagram, PhaseDiagramCounts, PhaseDiagramSpec, WeightDraw,
+    finish_phase_diagram, phase_diagram_counts, run_phase_diagram,
+};
 pub use error::{DynamicsError, Result};
 pub use integrate::{
     AttentionStepper, DormandPrince54, FusedPaperEuler, IntegrationStats, Integrator,
@@ -177,5 +183,6 @@ pub use model::{
     AttentionHead, Geometry, Mask, ModelKind, PairWeights, SelfAttention, SelfAttentionBuilder,
     Value, VectorField, Workspace,
 };
+pub use partition::Part;
 pub use reduced::Representation;
 pub use solver::{FinalStep, Observer, Solver, State, Stepper, Stop};

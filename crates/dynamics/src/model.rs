@@ -188,6 +188,11 @@ pub struct AttentionHead {
     pub value: Value,
     #[serde(skip)]
     value_transposed: Option<SquareMatrix>,
+    /// `Some(c)` when the head was declared with V = c B^T ([`Self::with_value_from_interaction`]):
+    /// then the velocity c sum_j A_ij (x_j^T B) reuses the rows x_j^T B of the logits (not
+    /// serialised: a deserialised head takes the general path).
+    #[serde(skip)]
+    value_from_interaction: Option<f64>,
 }
 
 impl AttentionHead {
@@ -200,7 +205,22 @@ impl AttentionHead {
             interaction,
             value,
             value_transposed,
+            value_from_interaction: None,
         }
+    }
+
+    /// The head with interaction B and value matrix V = c B^T (velocity c B^T y_i, i.e. the row
+    /// vector c y_i^T B: a value matrix c B applied to row vectors as in the authors' code, \[GLPR\]
+    /// Figure 5 (c), (d)). `value` holds c B^T entry by entry (each entry B_lk c rounded once, the
+    /// bits of `B.scaled(c).transpose()`); the drift computes the velocity from the product X B
+    /// that the logits x_i^T B x_j need anyway, `c s_i sum_j E_ij (X B)_jk`, instead of
+    /// `sum_l (s_i sum_j E_ij x_jl) (c B^T)_kl`: the same field up to round-off, with n d^2 fewer
+    /// fused multiply-adds per evaluation (different bits from [`Self::new`] with the same V).
+    pub fn with_value_from_interaction(interaction: SquareMatrix, c: f64) -> Self {
+        let value = interaction.scaled(c).transpose();
+        let mut head = Self::new(Some(interaction), Value::Matrix(value));
+        head.value_from_interaction = Some(c);
+        head
     }
     fn check_dim(&self, d: usize) -> Result<()> {
         let dims = [
@@ -559,6 +579,24 @@ impl SelfAttention {
         kernel::transpose(x, n, d, &mut ws.transposed);
         if assign {
             return self.head_average(head, x, n, d, ws, out);
+        }
+        if let (Some(c), Some(_)) = (head.value_from_interaction, &head.interaction) {
+            // V = c B^T: velocity_i = c s_i sum_j E_ij (x_j^T B), from the rows X B of the logits
+            self.row_shifted_weights(head, x, n, d, ws)?;
+            ws.scale.iter_mut().for_each(|s| *s *= c);
+            kernel::matmul_scaled(
+                &ws.logits,
+                &ws.projected,
+                n,
+                n,
+                d,
+                Scale::Rows(&ws.scale),
+                &mut ws.value_out,
+            );
+            out.iter_mut()
+                .zip(ws.value_out.iter())
+                .for_each(|(o, a)| *o += a);
+            return Ok(());
         }
         let mut average = std::mem::take(&mut ws.average);
         let result = self.head_average(head, x, n, d, ws, &mut average);

@@ -450,6 +450,9 @@ impl<'f, F: ?Sized, S: Stepper<F>, O: Observer> Solver<'f, F, S, O> {
     /// One step of size `h` on the stored state; a non-finite state is reported at the time the
     /// step reaches.
     fn take_step(&mut self, h: f64) -> Result<()> {
+        if crate::interrupt::requested() {
+            return Err(DynamicsError::Interrupted);
+        }
         let t_next = self.time_at(self.step) + h;
         self.stepper
             .step_state(self.field, &mut self.state, self.n, self.d, h)

@@ -49,6 +49,30 @@ fn fingerprint() -> Vec<u64> {
             }
         }
     }
+    // the Figure 5 heads (general B and V; V = c B with the shared product X B): the register
+    // tiles of the products (q >= 8), their right edges (d = 21) and one-row tiles (n = 13)
+    for (n, d) in [(16, 40), (13, 21)] {
+        let x0 = sampling::uniform_sphere(
+            n,
+            d,
+            &mut sampling::stream(8, 0, sampling::Purpose::InitialCondition),
+        )
+        .unwrap();
+        for ensemble in [MatrixEnsemble::Ginibre, MatrixEnsemble::GinibreGf] {
+            let w = ensemble
+                .draw(d, &mut sampling::stream(8, 0, sampling::Purpose::Matrices))
+                .unwrap()
+                .unwrap();
+            let model =
+                SelfAttention::multi_head(2.0, vec![w.head(ensemble)], ModelKind::Sa).unwrap();
+            let mut x = x0.as_slice().to_vec();
+            let mut integ = PaperEuler::default();
+            for _ in 0..20 {
+                integ.step(&model, &mut x, n, d, 0.1).unwrap();
+            }
+            bits.extend(x.iter().map(|v| v.to_bits()));
+        }
+    }
     let spec = PhaseDiagramSpec {
         n: 8,
         d: 40,

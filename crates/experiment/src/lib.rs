@@ -26,6 +26,9 @@
 //! - [`run()`](fn@run) -> [`Output`]: per sweep point, per realisation or mean / standard error over
 //!   realisations, per checkpoint the observables next to `t`; [`encode`] writes it as JSON, CSV,
 //!   `.npy` or `.npz` ([`export`]; non-finite numbers as "inf", "-inf", "nan": [`number`]);
+//! - [`Shard`] and [`distribute::merge`]: part `i/N` of the realisations of a run or phase diagram
+//!   (MPI ranks, job arrays) and the merge of the N parts into the single-process output, bit for
+//!   bit ([`distribute`]);
 //! - [`phase_diagram()`](fn@phase_diagram): a (t, beta) phase-diagram spec (\[GLPR\] Figures 3 and
 //!   5) run by the engine's phase-diagram runner, with its record ([`phase`]).
 //!
@@ -38,6 +41,7 @@
 // `!(x > 0.0)` rejects NaN along with the out-of-range values, on purpose.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
+pub mod distribute;
 pub mod error;
 pub mod export;
 pub mod init;
@@ -49,6 +53,7 @@ pub mod resolve;
 pub mod run;
 pub mod spec;
 
+pub use distribute::{Merged, Part, Shard, ShardKind};
 pub use error::{ExperimentError, Result};
 pub use export::{Format, encode};
 pub use observe::Observed;

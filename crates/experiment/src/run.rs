@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Realisations per parallel job (fixed: the partition does not depend on the thread count).
-const BLOCK: usize = 16;
+pub(crate) const BLOCK: usize = 16;
 
 /// Everything a run produced.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -125,10 +125,7 @@ impl Point {
             WeightsPlan::Ensemble(e) => match rng.as_deref_mut() {
                 Some(rng) => match e.draw(d, rng)? {
                     None => vec![AttentionHead::new(None, Value::Identity)],
-                    Some(draw) => vec![AttentionHead::new(
-                        Some(draw.interaction.clone()),
-                        Value::Matrix(draw.value_applied()),
-                    )],
+                    Some(draw) => vec![draw.head(*e)],
                 },
                 None => vec![AttentionHead::new(None, Value::Identity)],
             },
@@ -232,10 +229,10 @@ pub(crate) fn run_realisation(
 
 /// Running mean and sum of squared deviations (Welford), merged in a fixed order (Chan et al.).
 #[derive(Debug, Clone, Copy, Default)]
-struct Welford {
-    count: u64,
-    mean: f64,
-    m2: f64,
+pub(crate) struct Welford {
+    pub(crate) count: u64,
+    pub(crate) mean: f64,
+    pub(crate) m2: f64,
 }
 
 impl Welford {
@@ -270,7 +267,7 @@ impl Welford {
 
 /// Sufficient statistics of one component of an observable.
 #[derive(Debug, Clone)]
-enum Stat {
+pub(crate) enum Stat {
     /// Integer counts, reported as count / denom (pair hits over n (n - 1), cluster counts, ranks).
     Int {
         s1: u64,
@@ -326,7 +323,7 @@ impl Stat {
 }
 
 /// Per checkpoint: (key, per-head?, statistics).
-type Tally = Vec<Vec<(String, bool, Vec<Stat>)>>;
+pub(crate) type Tally = Vec<Vec<(String, bool, Vec<Stat>)>>;
 
 fn tally_of(point: &Point, measured: &[Vec<Measured>]) -> Tally {
     let pairs = (point.n * point.n.saturating_sub(1)) as f64;
@@ -390,7 +387,8 @@ fn merge_tally(into: &mut Option<Tally>, other: Tally) {
     }
 }
 
-enum JobResult {
+/// The result of one job (block `blk` of point b): its realisations, or their statistics.
+pub(crate) enum JobResult {
     Runs(Vec<RealisationOutput>),
     Tally(Option<Tally>),
 }
@@ -416,13 +414,42 @@ fn records(point: &Point, measured: Vec<Vec<Measured>>) -> Vec<CheckpointRecord>
 /// threads) after each realisation.
 pub fn run(spec: &ResolvedSpec, progress: &(dyn Fn(usize, usize) + Sync)) -> Result<Output> {
     let start = std::time::Instant::now();
+    let total_jobs = job_count(spec);
+    let jobs = run_jobs(spec, (0..total_jobs).collect(), progress);
+    let layouts: Vec<PointLayout> = spec.points().iter().map(PointLayout::of).collect();
+    assemble(
+        Header {
+            spec: spec.spec().clone(),
+            warnings: spec.warnings().to_vec(),
+            realizations: spec.spec().ensemble.realizations,
+        },
+        &layouts,
+        jobs.into_iter(),
+        start.elapsed().as_secs_f64(),
+    )
+}
+
+/// The number of jobs of a run: sweep points x ceil(R / BLOCK), job b ceil(R / BLOCK) + k being
+/// block k (realisations k BLOCK ..) of point b.
+pub(crate) fn job_count(spec: &ResolvedSpec) -> usize {
+    spec.points().len() * spec.spec().ensemble.realizations.div_ceil(BLOCK)
+}
+
+/// The realisations of the given jobs (`jobs` ascending), in parallel; one result per job, in
+/// the order of `jobs`. `progress(done, total)` after each realisation, `total` being the
+/// realisations of these jobs.
+pub(crate) fn run_jobs(
+    spec: &ResolvedSpec,
+    jobs: Vec<usize>,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Vec<Result<JobResult>> {
     let points = spec.points();
     let r = spec.spec().ensemble.realizations;
     let blocks = r.div_ceil(BLOCK);
-    let total = points.len() * r;
+    let block_size = |blk: usize| ((blk + 1) * BLOCK).min(r) - blk * BLOCK;
+    let total = jobs.iter().map(|j| block_size(j % blocks)).sum();
     let done = AtomicUsize::new(0);
-    let jobs: Vec<Result<JobResult>> = (0..points.len() * blocks)
-        .into_par_iter()
+    jobs.into_par_iter()
         .map(|job| {
             let (b, blk) = (job / blocks, job % blocks);
             let point = &points[b];
@@ -447,14 +474,72 @@ pub fn run(spec: &ResolvedSpec, progress: &(dyn Fn(usize, usize) + Sync)) -> Res
                 Aggregate::Mean => JobResult::Tally(tally),
             })
         })
-        .collect();
-    let mut jobs = jobs.into_iter();
-    let parameter = spec.spec().sweep.as_ref().map(|s| s.parameter.clone());
-    let mut outputs = Vec::with_capacity(points.len());
-    for point in points {
+        .collect()
+}
+
+/// What the output records of the run besides its points.
+pub(crate) struct Header {
+    /// The resolved spec.
+    pub(crate) spec: Spec,
+    pub(crate) warnings: Vec<String>,
+    /// Realisations per point.
+    pub(crate) realizations: usize,
+}
+
+/// What the output records of one sweep point besides its results.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct PointLayout {
+    pub(crate) index: usize,
+    pub(crate) value: Option<f64>,
+    pub(crate) n: usize,
+    pub(crate) d: usize,
+    pub(crate) beta: f64,
+    pub(crate) representation: Representation,
+    pub(crate) steps: usize,
+    pub(crate) aggregate: Aggregate,
+    pub(crate) times: Vec<f64>,
+    pub(crate) checkpoint_steps: Vec<usize>,
+}
+
+impl PointLayout {
+    pub(crate) fn of(point: &Point) -> Self {
+        Self {
+            index: point.index,
+            value: point.value,
+            n: point.n,
+            d: point.d,
+            beta: point.beta,
+            representation: point.representation,
+            steps: point.steps,
+            aggregate: point.aggregate,
+            times: point.times.clone(),
+            checkpoint_steps: point.checkpoint_steps.clone(),
+        }
+    }
+}
+
+/// The output from the results of every job, in job order (blocks of a point combined in index
+/// order: the same bits for any number of threads or processes).
+pub(crate) fn assemble(
+    header: Header,
+    layouts: &[PointLayout],
+    jobs: impl Iterator<Item = Result<JobResult>>,
+    runtime_s: f64,
+) -> Result<Output> {
+    let mut jobs = jobs;
+    let r = header.realizations;
+    let blocks = r.div_ceil(BLOCK);
+    let parameter = header.spec.sweep.as_ref().map(|s| s.parameter.clone());
+    let mut outputs = Vec::with_capacity(layouts.len());
+    for point in layouts {
         let (mut runs, mut tally) = (Vec::new(), None);
         for _ in 0..blocks {
-            match jobs.next().expect("one result per job")? {
+            match jobs.next().ok_or_else(|| {
+                crate::error::invalid(
+                    "jobs",
+                    format!("no result for a job of point {}", point.index),
+                )
+            })?? {
                 JobResult::Runs(v) => runs.extend(v),
                 JobResult::Tally(t) => {
                     if let Some(t) = t {
@@ -505,10 +590,10 @@ pub fn run(spec: &ResolvedSpec, progress: &(dyn Fn(usize, usize) + Sync)) -> Res
         });
     }
     Ok(Output {
-        spec: spec.spec().clone(),
-        warnings: spec.warnings().to_vec(),
+        spec: header.spec,
+        warnings: header.warnings,
         points: outputs,
-        runtime_s: start.elapsed().as_secs_f64(),
+        runtime_s,
     })
 }
 

@@ -105,6 +105,10 @@ pub enum Paper {
     Bkkrw,
     /// The project's own studies (no paper figure); their ids are free names.
     Attnflow,
+    /// The follow-up literature of the two papers (causal attention, metastability, normalisation, long
+    /// context, mean field, noise, ...): each figure reproduces results of one or more follow-ups, named
+    /// in its claim; their ids are free names. The report gathers them under "Beyond the papers".
+    Frontier,
 }
 
 impl Paper {
@@ -114,6 +118,7 @@ impl Paper {
             Paper::Glpr => "glpr",
             Paper::Bkkrw => "bkkrw",
             Paper::Attnflow => "attnflow",
+            Paper::Frontier => "frontier",
         }
     }
 }

@@ -10,7 +10,11 @@
 //!   energies of M3 (bkkrw-fig7);
 //! - [`four_particle`]: closed form, tanh law and flow of the four-particle system m4 (bkkrw-fig4);
 //! - [`density`]: optimal density on S^1 by exponentiated gradient, the two ansaetze and the Funk-Hecke
-//!   linear response of m5 (bkkrw-fig5).
+//!   linear response of m5 (bkkrw-fig5);
+//! - [`sync`]: synchronisation on S^1 for every real beta: circulant Jacobian and stability threshold of the
+//!   equispaced configuration, random-start synchronisation sweeps (Polyanskiy-Rigollet-Yao 2025).
+//! - [`lost_in_middle`]: causal ALiBi attention on S^1 (engine field, the four-cluster start, the Monte-Carlo
+//!   retrieval profile; Duerinckx-Geshkovski-Rossi 2026).
 
 pub mod bbgky;
 pub mod circle;
@@ -18,6 +22,8 @@ pub mod density;
 pub mod error;
 pub mod four_particle;
 pub mod landscape;
+pub mod lost_in_middle;
 pub mod surrogate;
+pub mod sync;
 
 pub use error::{KuramotoError, Result};

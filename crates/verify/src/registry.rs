@@ -128,6 +128,9 @@ pub fn registry() -> Vec<Check> {
     all.extend(crate::checks::clustering::checks());
     all.extend(crate::checks::rates::checks());
     all.extend(crate::checks::bkkrw::checks());
+    all.extend(crate::checks::frontier_sync::checks());
+    all.extend(crate::checks::frontier_long_context::checks());
+    all.extend(crate::checks::frontier_lost_in_middle::checks());
     all
 }
 

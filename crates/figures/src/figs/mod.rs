@@ -29,6 +29,9 @@ macro_rules! figure_list {
             bkkrw_fig6::BkkrwFig6,
             bkkrw_fig7::BkkrwFig7,
             integrators_work_precision::IntegratorsWorkPrecision,
+            circle_sync::CircleSync,
+            long_context::LongContext,
+            lost_in_middle::LostInMiddleFigure,
         }
     };
 }
@@ -74,7 +77,10 @@ mod tests {
         assert_eq!(unique.len(), ids.len(), "{ids:?}");
         for figure in registry() {
             let meta = figure.meta();
-            if meta.paper != crate::figure::Paper::Attnflow {
+            if !matches!(
+                meta.paper,
+                crate::figure::Paper::Attnflow | crate::figure::Paper::Frontier
+            ) {
                 assert_eq!(meta.id, format!("{}-fig{}", meta.paper.slug(), meta.number));
             }
             assert!(

@@ -3,11 +3,17 @@
 //! - [`energy`]: \[GLPR\] Prop 3.4, Lemmas 3.6/3.7, section 3.4, energy monotonicity (3.6);
 //! - [`clustering`]: \[GLPR\] Thms 4.1, 4.2, 4.3, 5.1, 6.1;
 //! - [`rates`]: \[GLPR\] Lemma 6.4, Thms 6.3, 6.7, 6.8, 6.9;
-//! - [`bkkrw`]: \[BKKRW\] M1-M4, m1-m5.
+//! - [`bkkrw`]: \[BKKRW\] M1-M4, m1-m5;
+//! - [`frontier_long_context`]: critical long-context scaling (arXiv 2510.05554);
+//! - [`frontier_lost_in_middle`]: the lost-in-the-middle retrieval profile (arXiv 2605.09213);
+//! - [`frontier_sync`]: synchronisation on S^1 for real beta (Polyanskiy-Rigollet-Yao 2025).
 
 pub mod bkkrw;
 pub mod clustering;
 pub mod energy;
+pub mod frontier_long_context;
+pub mod frontier_lost_in_middle;
+pub mod frontier_sync;
 pub mod rates;
 
 #[cfg(test)]
@@ -62,6 +68,10 @@ mod ci_suite {
         bkkrw_min3 => "bkkrw-min3",
         bkkrw_min4 => "bkkrw-min4",
         bkkrw_min5 => "bkkrw-min5",
+        long_context => "long-context",
+        sync_threshold => "sync-threshold",
+        sync_random => "sync-random",
+        lost_in_middle => "lost-in-middle",
     }
 }
 
