@@ -76,12 +76,21 @@ def test_the_gil_is_released_during_a_run():
 
     t = threading.Thread(target=tick)
     t.start()
-    start = time.perf_counter()
-    attnflow.phase_diagram(d=16, n=32, betas=6, times=20, t_max=10.0, realizations=64)
-    elapsed = time.perf_counter() - start
+    # double the workload until one run lasts long enough to tell (machines differ ~10x in speed)
+    realizations = 64
+    while True:
+        ticks.clear()
+        start = time.perf_counter()
+        attnflow.phase_diagram(
+            d=16, n=32, betas=6, times=20, t_max=10.0, realizations=realizations
+        )
+        elapsed = time.perf_counter() - start
+        if elapsed > 0.3 or realizations >= 64 * 2**6:
+            break
+        realizations *= 2
     stop.set()
     t.join()
     during = [x for x in ticks if start <= x <= start + elapsed]
-    assert elapsed > 0.1, "workload too small to tell"
+    assert elapsed > 0.1, ("workload too small to tell", realizations, elapsed)
     # a call holding the GIL for the whole run would let the ticker run at most once or twice
     assert len(during) >= 5, (len(during), elapsed)
