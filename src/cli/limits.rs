@@ -242,6 +242,33 @@ pub struct Shape {
     pub per_step_table: bool,
     /// An n x n matrix of pair weights per sweep point (`field.mask = {weights}` or `{alibi}`).
     pub pair_weights: bool,
+    /// `field.summation = "spectral"`: the work per particle and evaluation replacing n (K on
+    /// S^1, 4 (L + 1)^2 on S^2, at the largest beta), `None` for direct sums.
+    pub spectral_cost: Option<f64>,
+    /// An observable reads pairs (everything but positions: the n x n Gram matrix is formed).
+    pub pairwise: bool,
+}
+
+/// The work per particle of one spectral evaluation (see [`Shape::spectral_cost`]); `None` when
+/// the series do not apply (resolution reports why).
+fn spectral_cost(spec: &Spec, d: f64, beta: f64) -> Option<f64> {
+    use attnflow_dynamics::spectral::{CircleSeries, SphereSeries, SummationKind};
+    if spec.field.summation != SummationKind::Spectral {
+        return None;
+    }
+    let tol = spec
+        .field
+        .summation_tol
+        .unwrap_or(attnflow_dynamics::spectral::DEFAULT_TOL);
+    if d == 2.0 {
+        let k = CircleSeries::new(beta, tol).ok()?.truncation().degree as f64;
+        Some(k + 1.0)
+    } else if d == 3.0 {
+        let l = SphereSeries::new(beta, tol).ok()?.truncation().degree as f64;
+        Some(4.0 * (l + 1.0) * (l + 1.0))
+    } else {
+        None
+    }
 }
 
 fn numbers_per_checkpoint(
@@ -293,6 +320,7 @@ impl Shape {
             spec.time.dt
         };
         let t_max = swept("t-max", spec.time.t_max, f64::max);
+        let beta = swept("beta", spec.field.beta, f64::max);
         let heads_spec = spec.field.heads.as_deref().unwrap_or(&[]);
         let heads = heads_spec.len().max(1) as f64;
         let sources = || heads_spec.iter().flat_map(|h| [&h.q, &h.k, &h.v]);
@@ -343,6 +371,8 @@ impl Shape {
                 spec.field.mask,
                 MaskSpec::Weights { .. } | MaskSpec::Alibi { .. }
             ),
+            spectral_cost: spectral_cost(spec, d, beta),
+            pairwise: kinds().any(|(k, _)| k != ObservableKind::Positions),
         }
     }
 
@@ -452,10 +482,16 @@ impl Shape {
             format!("use a smaller {n_name} or {d_name}"),
         );
         let attention = if self.attention { self.heads } else { 0.0 };
+        // a spectral field with positions only forms no n x n matrix
+        let pairs = if self.spectral_cost.is_some() && !self.pairwise {
+            0.0
+        } else {
+            n * n
+        };
         est.add(
             "Gram and weight matrices",
             threads,
-            n * n * (4.0 + self.heads + attention) * F64,
+            pairs * (4.0 + self.heads + attention) * F64,
             format!("use a smaller {n_name}"),
         );
         if self.fixed_matrices + self.drawn_matrices > 0.0 {
@@ -492,7 +528,9 @@ impl Shape {
 
     /// The work W = points x realisations x steps x n^2 x m (see the module docs).
     pub fn work(&self) -> f64 {
-        self.points * self.realizations * self.steps * self.n * self.n * self.dim * self.heads
+        // spectral sums: n x (per-particle cost) instead of n^2
+        let pairs = self.n * self.spectral_cost.unwrap_or(self.n);
+        self.points * self.realizations * self.steps * pairs * self.dim * self.heads
     }
 
     /// Checks the steps, the memory estimate and the work against `limits`.

@@ -13,6 +13,7 @@
 //! | `--q`, `--k`, `--v PATH` | `field.heads[h].q` / `k` / `v` = `{npy = PATH}` |
 //! | `--heads H` or `--heads FILE` | H copies of the head (summed, \[GLPR\] (2.7)), or the `[[heads]]` tables of a TOML / JSON file (the spec's head syntax) |
 //! | `--mask causal` | `field.mask` |
+//! | `--summation spectral`, `--summation-tol` | `field.summation`, `field.summation-tol` (the series truncation is recorded under `params.truncation`) |
 //! | `--save-positions` | the `positions` observable (also on by default for d <= 3) |
 //!
 //! Without `--spec` the observables are those of the trajectory record: `mean_inner_product`,
@@ -26,6 +27,7 @@ use super::frontend::{self, IntegratorOptions, LimitOptions, OutputOptions, give
 use super::limits::Names;
 use anyhow::{Context, Result, bail};
 use attnflow_dynamics::ModelKind;
+use attnflow_dynamics::spectral::SummationKind;
 use attnflow_dynamics::validate::DELTA;
 use attnflow_experiment::spec::{CheckpointRule, HeadSpec, MaskSpec, RepresentationSpec};
 use attnflow_experiment::{
@@ -114,6 +116,13 @@ pub struct SimulateArgs {
     /// Attention mask: none, or causal (token i attends to j <= i).
     #[arg(long, value_enum, default_value = "none")]
     pub mask: MaskArg,
+    /// How the attention sums are evaluated: direct (every pair, O(n^2)) or spectral (Fourier /
+    /// spherical-harmonic series, O(n K); d = 2 or 3, one head with Q = K = V = I, no mask).
+    #[arg(long, value_enum, default_value = "direct")]
+    pub summation: SummationKind,
+    /// Relative truncation tolerance of --summation spectral, in (0, 1) [default: 1e-13].
+    #[arg(long, allow_negative_numbers = true, value_name = "TOL")]
+    pub summation_tol: Option<f64>,
     /// Record the positions (n x d per checkpoint, output key `positions`) whatever d (by default
     /// only for d <= 3).
     #[arg(long)]
@@ -126,12 +135,14 @@ pub struct SimulateArgs {
 
 /// The flag that sets a spec field (for error messages).
 fn flag_of(field: &str) -> Option<&'static str> {
-    let flags: [(&str, &str); 15] = [
+    let flags: [(&str, &str); 17] = [
         ("n", "--n"),
         ("d", "--d"),
         ("field.beta", "--beta"),
         ("field.heads[", "--q/--k/--v/--heads"),
         ("field.heads", "--heads"),
+        ("field.summation", "--summation"),
+        ("field.summation-tol", "--summation-tol"),
         ("field", "--model/--mask/--heads"),
         ("init.path", "--init"),
         ("time.dt", "--dt"),
@@ -311,6 +322,12 @@ pub fn spec_of(args: &SimulateArgs, given: &dyn Fn(&str) -> bool) -> Result<Spec
             MaskArg::Causal => MaskSpec::Causal,
         };
     }
+    if set("summation") {
+        spec.field.summation = args.summation;
+    }
+    if let Some(tol) = args.summation_tol {
+        spec.field.summation_tol = Some(tol);
+    }
     if args.save_positions || args.output.gif.is_some() {
         frontend::enable_positions(&mut spec);
     }
@@ -360,7 +377,7 @@ pub fn record_json(resolved: &ResolvedSpec, output: &Output) -> Result<Vec<u8>> 
         CheckpointRule::Exact => "first step k >= 0 with k dt >= t",
         CheckpointRule::Paper => "first step k >= 1 with k dt >= t",
     };
-    Ok(serde_json::to_vec_pretty(&serde_json::json!({
+    let mut record = serde_json::json!({
         "params": {
             "model": point.model.name(),
             "n": point.n, "d": point.d, "beta": point.beta, "t_max": spec.time.t_max, "dt": point.dt,
@@ -372,7 +389,13 @@ pub fn record_json(resolved: &ResolvedSpec, output: &Output) -> Result<Vec<u8>> 
         "spec": spec,
         "integrator_stats": run.stats,
         "snapshots": run.checkpoints,
-    }))?)
+    });
+    // spectral summation: the method and its truncation (absent for direct sums)
+    if let Some(t) = output.points[0].truncation {
+        record["params"]["summation"] = point.summation.name().into();
+        record["params"]["truncation"] = serde_json::to_value(t)?;
+    }
+    Ok(serde_json::to_vec_pretty(&record)?)
 }
 
 /// The format of `--out` (by its extension).

@@ -7,7 +7,7 @@
 //!
 //! | subcommand | prediction | source |
 //! |---|---|---|
-//! | equiangular | gamma(T) from gamma(0) = gamma0 | \[GLPR\] Thm 6.8, (6.9)/(6.10) |
+//! | equiangular | gamma(T) from gamma(0) = gamma0 (`--norm`: Post-LN, Pre-LN, Peri-LN, nGPT) | \[GLPR\] Thm 6.8, (6.9)/(6.10); arXiv 2510.22026 |
 //! | clustering-time | t*(beta): gamma reaches 1 - delta | (6.12) |
 //! | phase-curve | beta*(T) on Gamma_{inf,delta} | (6.12) |
 //! | wendel | P(n uniform points of S^{d-1} in an open hemisphere) | Thm 6.7 |
@@ -17,11 +17,15 @@
 //! | instability | fastest degree l* and rates lambda_l | \[beyond\] item 3 |
 //! | long-context | output cosine of one Pre-LN layer, beta = gamma ln n (finite n or n -> infinity) | Chen-Lin-Polyanskiy-Rigollet 2025 |
 //! | lost-in-middle | t_crit(beta): the retrieval profile of causal ALiBi attention stops being U-shaped | Duerinckx-Geshkovski-Rossi 2026 |
+//! | mode-selection | fastest-growing mode k_max of the mean-field PDE linearised at the uniform density, its rate | Bruno-Pasqualotto-Agazzi 2024 |
 //! | sync-threshold | beta where the equispaced n-configuration on S^1 changes stability (any real beta) | Polyanskiy-Rigollet-Yao 2025 |
+//! | noisy-critical-beta | beta_*(d): the noisy transformer's transition is continuous below, discontinuous above | Balasubramanian-Banerjee-Rigollet 2025; Shalova-Schlichting 2024 |
 
 use anyhow::Result;
-use attnflow_dynamics::ModelKind;
-use attnflow_energy::{equiangular, funk_hecke, instability, landscape, long_context, wendel};
+use attnflow_dynamics::{ModelKind, Normalization};
+use attnflow_energy::{
+    equiangular, funk_hecke, instability, landscape, long_context, normalization, wendel,
+};
 use attnflow_kuramoto::sync;
 use serde_json::json;
 
@@ -45,6 +49,11 @@ pub enum TheoryCommand {
         /// Initial common inner product gamma0 in (max(-1, -1/(n-1)), 1).
         #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
         gamma0: f64,
+        /// Where layer normalisation sits (arXiv 2510.22026): post-ln is (6.9)/(6.10) by exact quadrature; the
+        /// others integrate rho' = (2/s) b (1 - rho)(1 + (n-1) rho) with their speed s and radius law by RK4
+        /// (step 1e-3, T <= 1e4) from rho(0) = gamma0 and radius r(0) = 1; value: rho(T).
+        #[arg(long, value_enum, default_value = "post-ln")]
+        norm: Normalization,
     },
     /// t*(beta): time for the equiangular gamma (from 0) to reach 1 - delta.
     ClusteringTime {
@@ -150,6 +159,29 @@ pub enum TheoryCommand {
         #[arg(long, allow_negative_numbers = true)]
         n: usize,
     },
+    /// beta_*(d) of the noisy USA dynamics dX = P_X((1/n) sum_j e^{beta <X, X_j>} X_j) dt + sqrt(2/kappa) dB on
+    /// S^{d-1}: the root of I_{d/2+1}(beta)/I_{d/2}(beta) = 1/d. The uniform state loses stability at
+    /// kappa_c = beta / mu_1(beta, d); the transition there is continuous for beta < beta_* and discontinuous, with
+    /// hysteresis, above (arXiv 2510.20094, 2412.14813). Independent of how kappa or the kernel are scaled.
+    NoisyCriticalBeta {
+        /// Ambient dimension d >= 2 (the sphere S^{d-1}).
+        #[arg(long, allow_negative_numbers = true)]
+        d: usize,
+    },
+    /// Fastest-growing mode k_max of the mean-field PDE linearised at the uniform density (arXiv 2410.23228):
+    /// lambda_k = k (k+d-2) mu_k(beta) / beta (USA; SA: / mu_0), mu_k the Funk-Hecke (Gegenbauer) coefficient,
+    /// on S^1: k^2 I_k(beta) / beta; k_max ~ sqrt(2 beta), the same for SA and USA.
+    ModeSelection {
+        /// Inverse temperature beta > 0.
+        #[arg(long, allow_negative_numbers = true)]
+        beta: f64,
+        /// Ambient dimension d >= 2 (d = 2: the circle, Fourier modes; d > 2: spherical-harmonic degrees).
+        #[arg(long, default_value_t = 2, allow_negative_numbers = true)]
+        d: usize,
+        /// usa (lambda_k) or sa (lambda_k / mu_0): changes the rates, not k_max.
+        #[arg(long, value_enum, default_value = "usa")]
+        model: ModelKind,
+    },
     /// t_crit(beta) of causal ALiBi attention on S^1 (arXiv 2605.09213): the retrieval profile of the last
     /// token is U-shaped (recency) while t < t_crit = 2 (1 - e^{-lambda}) sum w_m a_m / sum w_m a_m^2,
     /// a_m = m^2 I_m(beta), w_m = exp(-pi^2 m^2 / 128), m = 1..20 (the authors' M = 8, n_max = 20).
@@ -183,6 +215,30 @@ pub fn evaluate(cmd: &TheoryCommand) -> Result<(String, serde_json::Value)> {
             beta,
             t,
             gamma0,
+            norm,
+        } if !norm.is_post_ln() => {
+            let m = model;
+            let s = normalization::solve(norm, m, n, beta, gamma0, 1.0, t)?;
+            let (rho, gap, r) = (s.rho(), s.gap, s.radius);
+            (
+                format!(
+                    "rho(T) = {rho:?} (1 - rho = {gap:e}), r(T) = {r:?}  [{}, {}, n = {n}, beta = {beta:?}, T = {t:?}, \
+                     rho(0) = {gamma0:?}, r(0) = 1; RK4 of the equiangular ODE, step {}]",
+                    norm.name(),
+                    m.name().to_uppercase(),
+                    normalization::STEP.min(t / 1000.0)
+                ),
+                json!({"command": "equiangular", "norm": norm.name(), "model": m.name(), "n": n, "beta": beta,
+                       "t": t, "gamma0": gamma0, "value": rho, "one_minus_gamma": gap, "radius": r}),
+            )
+        }
+        TheoryCommand::Equiangular {
+            model,
+            n,
+            beta,
+            t,
+            gamma0,
+            norm: _,
         } => {
             let m = model;
             let gap = equiangular::gap_at(m, n, beta, gamma0, t)?;
@@ -303,6 +359,30 @@ pub fn evaluate(cmd: &TheoryCommand) -> Result<(String, serde_json::Value)> {
                        "l_star": l_star, "rates": rates}),
             )
         }
+        TheoryCommand::ModeSelection { beta, d, model } => {
+            let k_max = attnflow_kuramoto::meanfield::fastest_mode(beta, d)?;
+            let mut rates = Vec::with_capacity(k_max + 2);
+            for k in 1..=k_max + 2 {
+                rates.push(attnflow_kuramoto::meanfield::linear_rate(
+                    model, beta, k, d, 0.0,
+                )?);
+            }
+            let rate = rates[k_max - 1];
+            let mut text = format!(
+                "k_max = {k_max}  [{}, d = {d}, beta = {beta:?}: growth rate {rate:e}; sqrt(2 beta) = {:.3}; \
+                 mean-field linearisation at the uniform density, arXiv 2410.23228]\n  k   rate",
+                model.name().to_uppercase(),
+                (2.0 * beta).sqrt()
+            );
+            for (i, r) in rates.iter().enumerate() {
+                text.push_str(&format!("\n  {:<3} {r:e}", i + 1));
+            }
+            (
+                text,
+                json!({"command": "mode-selection", "model": model.name(), "d": d, "beta": beta,
+                       "value": k_max, "rate": rate, "rates": rates}),
+            )
+        }
         TheoryCommand::LostInMiddle { beta, lambda } => {
             let t = attnflow_energy::lost_in_middle::LostInMiddle::authors(beta, lambda)?.t_crit();
             (
@@ -331,6 +411,17 @@ pub fn evaluate(cmd: &TheoryCommand) -> Result<(String, serde_json::Value)> {
                 text,
                 json!({"command": "sync-threshold", "n": n, "value": th.beta_c, "mode": th.mode,
                        "crossings": th.crossings, "beta_range": range, "tolerance": th.tolerance}),
+            )
+        }
+        TheoryCommand::NoisyCriticalBeta { d } => {
+            let b = attnflow_kuramoto::noisy::critical_beta(d)?;
+            (
+                format!(
+                    "beta_* = {b:?}  [d = {d}: I_{{d/2+1}}(beta)/I_{{d/2}}(beta) = 1/d, bisection to 1e-13; the noisy \
+                     transformer's transition at kappa_c = beta / mu_1(beta, d) is continuous for beta < beta_* and \
+                     discontinuous with hysteresis above; arXiv 2510.20094, 2412.14813]"
+                ),
+                json!({"command": "noisy-critical-beta", "d": d, "value": b}),
             )
         }
     })
@@ -469,6 +560,17 @@ mod tests {
     }
 
     #[test]
+    fn noisy_critical_beta_solves_the_bessel_equation() {
+        for d in [2usize, 3, 8] {
+            let v = value_of(&["noisy-critical-beta", "--d", &d.to_string()]).unwrap();
+            let b = v["value"].as_f64().unwrap();
+            let r = attnflow_energy::bessel::bessel_i_ratio(d as f64 / 2.0, b).unwrap();
+            assert!((r - 1.0 / d as f64).abs() < 1e-12, "d = {d}: {b}");
+        }
+        assert!(value_of(&["noisy-critical-beta", "--d", "1"]).is_err());
+    }
+
+    #[test]
     fn long_context_limit_and_finite_n() {
         let value = |args: &[&str]| {
             let mut all = vec!["long-context"];
@@ -498,6 +600,30 @@ mod tests {
         ] {
             assert!(value(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn mode_selection_is_the_argmax_of_k2_ik() {
+        // by hand on S^1: k^2 I_k(5) = 24.3, 70.0, 92.6, 81.4, 52.5 (k = 1..5): k_max = 3
+        let v = value_of(&["mode-selection", "--beta", "5"]).unwrap();
+        assert_eq!(v["value"].as_u64(), Some(3));
+        let i3 = attnflow_energy::bessel::bessel_i(3.0, 5.0).unwrap();
+        assert!((v["rate"].as_f64().unwrap() - 9.0 * i3 / 5.0).abs() < 1e-12);
+        let sa = value_of(&["mode-selection", "--beta", "5", "--model", "sa"]).unwrap();
+        assert_eq!(sa["value"], v["value"]);
+        let i0 = attnflow_energy::bessel::bessel_i(0.0, 5.0).unwrap();
+        assert!((sa["rate"].as_f64().unwrap() - 9.0 * i3 / (5.0 * i0)).abs() < 1e-12);
+        // d = 3: lambda_l = l (l + 1) mu_l / beta, mu_l = sqrt(pi / (2 beta)) I_{l+1/2}(beta)
+        let v3 = value_of(&["mode-selection", "--beta", "7", "--d", "3"]).unwrap();
+        let k = v3["value"].as_u64().unwrap() as usize;
+        let rate = |l: usize| {
+            let mu = (std::f64::consts::PI / 14.0).sqrt()
+                * attnflow_energy::bessel::bessel_i(l as f64 + 0.5, 7.0).unwrap();
+            (l * (l + 1)) as f64 * mu / 7.0
+        };
+        assert!(rate(k) > rate(k + 1) && rate(k) > rate(k - 1));
+        assert!(value_of(&["mode-selection", "--beta", "0"]).is_err());
+        assert!(value_of(&["mode-selection", "--beta", "1", "--d", "1"]).is_err());
     }
 
     #[test]

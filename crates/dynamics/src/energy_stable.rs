@@ -142,6 +142,12 @@ impl GradientFlow {
         if field.geometry() != Geometry::Sphere {
             return Err(not_a_gradient_flow("the field lives in R^d ([GLPR] (9.1))"));
         }
+        if !field.normalization().is_post_ln() {
+            return Err(not_a_gradient_flow(format!(
+                "the field has the {} normalisation (a speed factor 1/s_i)",
+                field.normalization().name()
+            )));
+        }
         if !matches!(field.mask(), Mask::Full) {
             return Err(not_a_gradient_flow("the field has a mask"));
         }

@@ -11,13 +11,17 @@
 //! - [`model`]: the vector fields (SA, USA, general Q/K/V, multi-head, repulsive, causal, (9.1));
 //! - [`integrate`](mod@integrate): the integrators (the authors' Euler + renormalisation, RK4, Dormand-Prince 5(4));
 //! - [`lie`]: Lie-group integrators on (S^{d-1})^n (Lie-Euler, Crouch-Grossman 3, RKMK 4, commutator-free 4, adaptive RKMK 5(4));
+//! - [`noise`]: Euler-Maruyama for the noisy dynamics (Brownian motion on the sphere, geodesic or projected);
 //! - [`solver`]: the solver that owns state and time and drives a stepper, with its observers;
+//! - [`events`]: event detection as observers (cluster merges);
+//! - [`time_change`]: integration in a rescaled time dt = lambda(x) ds (closest-pair factor) and its clock;
 //! - [`reduced`]: the exact n-dimensional reduction for V = I when d > n;
 //! - [`sampling`]: seeded streams, uniform points, Bartlett factors, random matrices;
 //! - [`observables`]: Gram matrix, Figure 3 statistic, clusters, energy, checkpoints;
 //! - [`ensemble`]: parallel, deterministic phase diagrams (Figures 3-5).
 //! - [`output`]: the atomic file writer every binary of the workspace uses.
 //! - [`partition`]: static parts `i/N` of an ensemble's work, for MPI ranks and job arrays.
+//! - [`spectral`]: exact fast (spectral) summation of (SA) / (USA) with Q = K = V = I on S^1 and S^2.
 //! - [`validate`]: the parameter domains (n, d, beta, dt, delta, tolerances, matrices, pair weights).
 
 /// `simd_dispatch!(f(args))`: calls `f(args)` through a copy compiled for AVX-512 (F, VL, DQ) + FMA
@@ -150,6 +154,7 @@ pub mod config;
 pub mod energy_stable;
 pub mod ensemble;
 pub mod error;
+pub mod events;
 pub mod exp;
 mod exp_table;
 pub mod integrate;
@@ -158,12 +163,15 @@ pub mod kernel;
 pub mod lie;
 pub mod matrix;
 pub mod model;
+pub mod noise;
 pub mod observables;
 pub mod output;
 pub mod partition;
 pub mod reduced;
 pub mod sampling;
 pub mod solver;
+pub mod spectral;
+pub mod time_change;
 pub mod validate;
 
 pub use config::Configuration;
@@ -180,8 +188,8 @@ pub use integrate::{
 pub use lie::{CommutatorFree4, CrouchGrossman3, LieEuler, Rkmk4, Rkmk45};
 pub use matrix::SquareMatrix;
 pub use model::{
-    AttentionHead, Geometry, Mask, ModelKind, PairWeights, SelfAttention, SelfAttentionBuilder,
-    Value, VectorField, Workspace,
+    AttentionHead, Geometry, Mask, ModelKind, Normalization, PairWeights, SelfAttention,
+    SelfAttentionBuilder, Value, VectorField, Workspace,
 };
 pub use partition::Part;
 pub use reduced::Representation;

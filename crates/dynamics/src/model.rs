@@ -75,6 +75,77 @@ impl ModelKind {
     }
 }
 
+/// Where layer normalisation sits, as a field on directions and radii (Karagodin, Ge, Polyanskiy and
+/// Rigollet, "Normalization in attention dynamics", arXiv 2510.22026). Write x_i = r_i th_i with
+/// |th_i| = 1 and A_i(Theta) = sum_h sum_j A^h_ij V_h th_j the attention output computed from the
+/// directions alone; every scheme moves the directions by
+///
+/// ```text
+/// th_i' = (1 / s_i) P_{th_i} A_i(Theta)
+/// ```
+///
+/// with its own speed factor s_i:
+///
+/// * Post-LN (x <- LN(x + Attn(x))): s_i = 1, the state stays on the sphere; this is \[GLPR\] (2.3),
+///   (SA) / (USA).
+/// * Pre-LN (x <- x + Attn(LN(x))): x_i' = A_i(Theta) in R^d, hence r_i' = <th_i, A_i> and
+///   s_i = r_i. The state carries the radii: it lives in R^d and the field reads th_i = x_i / |x_i|.
+/// * Peri-LN (x <- x + LN(Attn(LN(x))), Kim et al. 2025): x_i' = A_i / |A_i|, unit speed in R^d,
+///   hence r_i' = <th_i, A_i> / |A_i| and s_i = r_i |A_i|. State in R^d as for Pre-LN.
+/// * nGPT (x <- LN(x + alpha (LN(Attn(x)) - x)), Loshchilov et al. 2024) with one scalar step
+///   alpha = 1: on the sphere, th_i' = P_{th_i} A_i / |A_i|, i.e. s_i = |A_i|. (The published nGPT
+///   learns a per-coordinate alpha, which is a diagonal matrix, not a speed: only the scalar case
+///   is a normalisation of this form.)
+///
+/// Peri-LN and nGPT need A_i != 0 (an error otherwise); Pre-LN and Peri-LN need x_i != 0.
+/// Written "post-ln" / "pre-ln" / "peri-ln" / "ngpt" in specs and on the command line.
+///
+/// ```
+/// use attnflow_dynamics::{Normalization, SelfAttention, VectorField};
+/// // Pre-LN: the drift is the attention output of the directions, whatever the radii
+/// let pre = SelfAttention::builder().beta(1.0).normalization(Normalization::PreLn).build()?;
+/// let (mut a, mut b) = ([0.0; 4], [0.0; 4]);
+/// pre.velocity(&[2.0, 0.0, 0.0, 3.0], 2, 2, &mut a)?;
+/// pre.velocity(&[1.0, 0.0, 0.0, 1.0], 2, 2, &mut b)?;
+/// assert_eq!(a, b);
+/// assert_eq!(serde_json::to_string(&Normalization::PeriLn).unwrap(), "\"peri-ln\"");
+/// # Ok::<(), attnflow_dynamics::DynamicsError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "kebab-case")]
+pub enum Normalization {
+    /// Post-LN: s_i = 1, on the sphere (the model of GLPR (2.3)).
+    #[default]
+    PostLn,
+    /// Pre-LN: x_i' = A_i(x / |x|) in R^d, s_i = r_i, r_i' = <th_i, A_i>.
+    PreLn,
+    /// Peri-LN: x_i' = A_i / |A_i| in R^d (unit speed), s_i = r_i |A_i|.
+    PeriLn,
+    /// nGPT with scalar step 1: th_i' = P_{th_i} A_i / |A_i| on the sphere, s_i = |A_i|.
+    Ngpt,
+}
+
+impl Normalization {
+    /// Name as serialised ("post-ln", "pre-ln", "peri-ln", "ngpt").
+    pub fn name(self) -> &'static str {
+        match self {
+            Normalization::PostLn => "post-ln",
+            Normalization::PreLn => "pre-ln",
+            Normalization::PeriLn => "peri-ln",
+            Normalization::Ngpt => "ngpt",
+        }
+    }
+    /// True for Post-LN, the default (\[GLPR\] (2.3)).
+    pub fn is_post_ln(&self) -> bool {
+        *self == Normalization::PostLn
+    }
+    /// True when the state carries radii (Pre-LN, Peri-LN: it lives in R^d).
+    pub fn carries_radii(self) -> bool {
+        matches!(self, Normalization::PreLn | Normalization::PeriLn)
+    }
+}
+
 /// Which pairs interact, and with which weight (see the module docs).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Mask {
@@ -252,6 +323,8 @@ pub struct Workspace {
     value_out: AlignedBuf,
     /// The fused Euler step's y^T (d x n).
     next: AlignedBuf,
+    /// The directions x_i / |x_i| (Pre-LN, Peri-LN).
+    directions: AlignedBuf,
     /// (n, d) the buffers are sized for.
     shape: (usize, usize),
 }
@@ -367,6 +440,12 @@ pub struct SelfAttention {
     heads: Vec<AttentionHead>,
     mask: Mask,
     geometry: Geometry,
+    /// Where layer normalisation sits (absent in records of Post-LN fields).
+    #[serde(default, skip_serializing_if = "Normalization::is_post_ln")]
+    normalization: Normalization,
+    /// How the sums over j are evaluated (absent in records of direct sums).
+    #[serde(default, skip_serializing_if = "crate::spectral::Summation::is_direct")]
+    summation: crate::spectral::Summation,
 }
 
 /// Builds a [`SelfAttention`] from the defaults of \[GLPR\] (2.6): beta = 1, model (SA), one head
@@ -398,6 +477,8 @@ pub struct SelfAttentionBuilder {
     heads: Option<Vec<AttentionHead>>,
     mask: Mask,
     geometry: Geometry,
+    normalization: Normalization,
+    summation: crate::spectral::Summation,
     repulsive: bool,
     /// The first error of a head given as (Q, K), reported by [`Self::build`].
     error: Option<DynamicsError>,
@@ -411,6 +492,8 @@ impl Default for SelfAttentionBuilder {
             heads: None,
             mask: Mask::Full,
             geometry: Geometry::Sphere,
+            normalization: Normalization::PostLn,
+            summation: crate::spectral::Summation::Direct,
             repulsive: false,
             error: None,
         }
@@ -474,6 +557,19 @@ impl SelfAttentionBuilder {
         self.geometry = Geometry::Euclidean;
         self
     }
+    /// Where layer normalisation sits (default Post-LN); Pre-LN and Peri-LN put the state in R^d
+    /// (it carries the radii), see [`Normalization`].
+    pub fn normalization(mut self, normalization: Normalization) -> Self {
+        self.normalization = normalization;
+        self
+    }
+    /// How the sums over j are evaluated (default direct); [`crate::spectral::Summation::Spectral`]
+    /// needs one head with Q = K = V = I (or scalar multiples), no mask, Post-LN, on the sphere
+    /// (checked by [`Self::build`]) and d = 2 or 3 (checked at evaluation).
+    pub fn summation(mut self, summation: crate::spectral::Summation) -> Self {
+        self.summation = summation;
+        self
+    }
     /// The model, validated: beta finite and >= 0, at least one head, Q and K of one dimension
     /// (the weight matrices against the particle dimension d, and pair weights against n, are
     /// checked at evaluation).
@@ -493,13 +589,31 @@ impl SelfAttentionBuilder {
                 *head = AttentionHead::new(head.interaction.take(), Value::NegIdentity);
             }
         }
-        Ok(SelfAttention {
+        let geometry = match self.normalization {
+            Normalization::PostLn => self.geometry,
+            Normalization::PreLn | Normalization::PeriLn => Geometry::Euclidean,
+            Normalization::Ngpt if self.geometry == Geometry::Euclidean => {
+                return Err(invalid(
+                    "normalization",
+                    "ngpt moves points on the sphere; it has no R^d form (9.1)",
+                ));
+            }
+            Normalization::Ngpt => Geometry::Sphere,
+        };
+        let field = SelfAttention {
             beta: self.beta,
             model: self.model,
             heads,
             mask: self.mask,
-            geometry: self.geometry,
-        })
+            geometry,
+            normalization: self.normalization,
+            summation: self.summation,
+        };
+        if let crate::spectral::Summation::Spectral { tol } = field.summation {
+            crate::spectral::check_tol(tol)?;
+            crate::spectral::spectral_parameters(&field)?;
+        }
+        Ok(field)
     }
 }
 
@@ -553,6 +667,14 @@ impl SelfAttention {
     }
     pub fn mask(&self) -> &Mask {
         &self.mask
+    }
+    /// Where layer normalisation sits ([`Normalization`]).
+    pub fn normalization(&self) -> Normalization {
+        self.normalization
+    }
+    /// How the sums over j are evaluated ([`crate::spectral::Summation`]).
+    pub fn summation(&self) -> crate::spectral::Summation {
+        self.summation
     }
 
     /// The mask applies to n particles (pair weights are n x n).
@@ -865,7 +987,9 @@ impl VectorField for SelfAttention {
     }
 
     fn preserves_span(&self) -> bool {
-        self.heads.len() == 1
+        self.summation.is_direct()
+            && self.normalization.is_post_ln()
+            && self.heads.len() == 1
             && self.heads[0].interaction.is_none()
             && self.heads[0].value == Value::Identity
     }
@@ -883,9 +1007,78 @@ impl VectorField for SelfAttention {
         ws: &mut Workspace,
     ) -> Result<()> {
         check_state(x, n, d, out)?;
+        if let crate::spectral::Summation::Spectral { tol } = self.summation {
+            ws.gram_valid = false;
+            return crate::spectral::spectral_drift(self, tol, x, n, d, out);
+        }
         self.check_mask(n)?;
         ws.ensure(n, d);
         ws.gram_valid = false;
+        match self.normalization {
+            Normalization::PostLn => self.attention_output(x, n, d, out, ws),
+            Normalization::Ngpt => {
+                self.attention_output(x, n, d, out, ws)?;
+                normalize_outputs(out, d)
+            }
+            Normalization::PreLn | Normalization::PeriLn => {
+                // the field reads the directions th_i = x_i / r_i only
+                let mut directions = std::mem::take(&mut ws.directions);
+                directions.resize(n * d);
+                directions.copy_from_slice(x);
+                let result = normalize_states(&mut directions, d)
+                    .and_then(|()| self.attention_output(&directions, n, d, out, ws));
+                ws.directions = directions;
+                // the Gram matrix computed is that of the directions, not of the state
+                ws.gram_valid = false;
+                result?;
+                if self.normalization == Normalization::PeriLn {
+                    normalize_outputs(out, d)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Divides every row by its norm (the directions th_i = x_i / r_i); an error for a zero or
+/// non-finite radius.
+fn normalize_states(x: &mut [f64], d: usize) -> Result<()> {
+    normalize_rows_or(x, d, |i, r| {
+        format!("particle {i} has radius {r}; the normalised field needs x_i != 0")
+    })
+}
+
+/// A_i <- A_i / |A_i| (Peri-LN, nGPT); an error when an attention output vanishes.
+fn normalize_outputs(out: &mut [f64], d: usize) -> Result<()> {
+    normalize_rows_or(out, d, |i, a| {
+        format!("attention output of particle {i} has norm {a}; Peri-LN and nGPT divide by it")
+    })
+}
+
+/// Divides every row of `x` by its norm; `why(row, norm)` words the error for a zero or
+/// non-finite norm.
+fn normalize_rows_or(x: &mut [f64], d: usize, why: impl Fn(usize, f64) -> String) -> Result<()> {
+    for (i, row) in x.chunks_exact_mut(d).enumerate() {
+        let r = crate::config::norm(row);
+        if !(r.is_finite() && r > 0.0) {
+            return Err(DynamicsError::InvalidConfiguration(why(i, r)));
+        }
+        row.iter_mut().for_each(|v| *v /= r);
+    }
+    Ok(())
+}
+
+impl SelfAttention {
+    /// The attention output `out_i = sum_h sum_j A^h_ij V_h x_j` at the points `x` (the whole
+    /// Post-LN drift); needs `ws` sized for (n, d).
+    fn attention_output(
+        &self,
+        x: &[f64],
+        n: usize,
+        d: usize,
+        out: &mut [f64],
+        ws: &mut Workspace,
+    ) -> Result<()> {
         // with V = I the first head's average is written into `out` directly
         let assign_first = self.heads[0].value == Value::Identity;
         if !assign_first {
@@ -909,6 +1102,8 @@ impl SelfAttention {
             return false;
         };
         self.geometry == Geometry::Sphere
+            && self.summation.is_direct()
+            && self.normalization.is_post_ln()
             && matches!(self.mask, Mask::Full)
             && head.interaction.is_none()
             && head.value == Value::Identity

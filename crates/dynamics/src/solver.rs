@@ -189,6 +189,24 @@ impl<O: Observer + ?Sized> Observer for &mut O {
     }
 }
 
+/// Two observers watching one solver (e.g. a merge detector and the clock of a time change): a
+/// state is shown when either wants it, to both (each in order, `A` first); either one's `Break`
+/// stops the solver, after both have seen the state.
+impl<A: Observer, B: Observer> Observer for (A, B) {
+    fn wants(&self, step: usize) -> bool {
+        self.0.wants(step) || self.1.wants(step)
+    }
+    fn observe(&mut self, step: usize, gram: &[f64]) -> ControlFlow<()> {
+        let a = self.0.observe(step, gram);
+        let b = self.1.observe(step, gram);
+        if a.is_break() || b.is_break() {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    }
+}
+
 /// Why [`Solver::advance_to`] or [`Solver::advance_to_step`] returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stop {

@@ -101,9 +101,20 @@ pub(crate) fn observe(
     m: usize,
 ) -> Result<Vec<Measured>> {
     let n = point.n;
-    let mut gram = vec![0.0; n * n];
-    attnflow_dynamics::kernel::gram(x, n, m, &mut gram);
-    let cos = cosines(&gram, n, point.geometry);
+    // the n x n Gram matrix only when an observable reads pairs (positions alone do not: large-n
+    // runs of the spectral field stay O(n) in memory)
+    let pairwise = point
+        .observables
+        .iter()
+        .any(|o| o.kind != ObservableKind::Positions);
+    let (gram, cos) = if pairwise {
+        let mut gram = vec![0.0; n * n];
+        attnflow_dynamics::kernel::gram(x, n, m, &mut gram);
+        let cos = cosines(&gram, n, point.geometry);
+        (gram, cos)
+    } else {
+        (Vec::new(), Vec::new())
+    };
     let mut attention: Option<Vec<Vec<f64>>> = None;
     let mut out = Vec::with_capacity(point.observables.len());
     for (idx, o) in point.observables.iter().enumerate() {

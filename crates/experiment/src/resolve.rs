@@ -108,6 +108,8 @@ pub struct Point {
     pub pair_weights: Option<PairWeights>,
     pub repulsive: bool,
     pub geometry: GeometrySpec,
+    /// How the attention sums are evaluated (`field.summation`, `field.summation-tol`).
+    pub summation: attnflow_dynamics::spectral::Summation,
     pub init: InitPlan,
     pub integrator: IntegratorKind,
     pub representation: Representation,
@@ -420,6 +422,21 @@ fn fill_defaults(spec: &mut Spec) -> Result<()> {
             .base_dir
             .as_ref()
             .map_or(npy.clone(), |d| d.join(&*npy));
+    }
+    match spec.field.summation {
+        attnflow_dynamics::spectral::SummationKind::Spectral => {
+            spec.field
+                .summation_tol
+                .get_or_insert(attnflow_dynamics::spectral::DEFAULT_TOL);
+        }
+        attnflow_dynamics::spectral::SummationKind::Direct => {
+            if spec.field.summation_tol.is_some() {
+                return Err(invalid(
+                    "field.summation-tol",
+                    "applies to summation = \"spectral\" only",
+                ));
+            }
+        }
     }
     let method = spec.integrator.method;
     if method.takes_tolerances() {
@@ -763,6 +780,34 @@ fn plan_point(
                 && h[0].v == MatrixPlan::Identity
         }
     } && !f.repulsive;
+    let summation = f.summation.with_tol(f.summation_tol);
+    if let attnflow_dynamics::spectral::Summation::Spectral { tol } = summation {
+        attnflow_dynamics::spectral::check_tol(tol).map_err(|e| match e {
+            DynamicsError::InvalidParameter { reason, .. } => {
+                invalid("field.summation-tol", reason)
+            }
+            other => invalid("field.summation-tol", other.to_string()),
+        })?;
+        let why = if !(d == 2 || d == 3) {
+            Some(format!(
+                "d = {d}; the series are implemented on S^1 and S^2 (d = 2, 3)"
+            ))
+        } else if !identity_weights {
+            Some("it needs one head with Q = K = V = I, not repulsive".into())
+        } else if f.mask != MaskSpec::None {
+            Some("it needs mask = \"none\"".into())
+        } else if !sphere {
+            Some("it needs geometry = \"sphere\"".into())
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Err(invalid(
+                "field.summation",
+                format!("spectral summation is unavailable: {why}; use summation = \"direct\""),
+            ));
+        }
+    }
     if !sphere {
         let one_head = matches!(&weights, WeightsPlan::Heads(h) if h.len() == 1)
             || matches!(weights, WeightsPlan::Ensemble(_));
@@ -965,7 +1010,8 @@ fn plan_point(
         .iter()
         .any(|o| o.kind == ObservableKind::Positions);
     // representation
-    let eligible = identity_weights && sphere && matches!(init, InitPlan::Uniform);
+    let eligible =
+        identity_weights && sphere && matches!(init, InitPlan::Uniform) && summation.is_direct();
     let representation = match s.integrator.representation {
         RepresentationSpec::Auto => {
             if eligible && d > n && !wants_positions {
@@ -1058,6 +1104,7 @@ fn plan_point(
         pair_weights: pair_weights(&f.mask, n, loaded)?,
         repulsive: f.repulsive,
         geometry: f.geometry,
+        summation,
         init,
         integrator,
         representation,

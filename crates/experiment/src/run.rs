@@ -11,6 +11,7 @@ use crate::observe::{Measured, Observed, observe};
 use crate::resolve::{MatrixPlan, Point, ResolvedSpec, WeightsPlan};
 use crate::spec::{Aggregate, GeometrySpec, Spec};
 use attnflow_dynamics::sampling::{Pcg64, Purpose, stream};
+use attnflow_dynamics::spectral::Truncation;
 use attnflow_dynamics::{
     AttentionHead, IntegrationStats, Mask, Representation, SelfAttention, Solver, Value,
 };
@@ -48,6 +49,9 @@ pub struct PointOutput {
     pub d: usize,
     pub beta: f64,
     pub representation: Representation,
+    /// The series truncation of `field.summation = "spectral"` (degree K on S^1, L on S^2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truncation: Option<Truncation>,
     pub steps: usize,
     pub realizations: usize,
     /// `ensemble.aggregate = "none"`: every realisation.
@@ -170,7 +174,8 @@ impl Point {
         let builder = SelfAttention::builder()
             .beta(self.beta)
             .model(self.model)
-            .mask(mask);
+            .mask(mask)
+            .summation(self.summation);
         match self.geometry {
             GeometrySpec::Sphere => builder.heads(heads).build(),
             GeometrySpec::Euclidean => {
@@ -183,6 +188,15 @@ impl Point {
                 builder.attention_head(head).euclidean().build()
             }
         }
+    }
+}
+
+impl Point {
+    /// The series truncation of a spectral field (`None` for direct summation, or when the
+    /// field cannot be built, which resolution has already ruled out).
+    pub fn truncation(&self) -> Option<Truncation> {
+        let field = self.build_model_with(None).ok()?;
+        attnflow_dynamics::spectral::truncation_of(&field, self.d).ok()?
     }
 }
 
@@ -495,6 +509,7 @@ pub(crate) struct PointLayout {
     pub(crate) d: usize,
     pub(crate) beta: f64,
     pub(crate) representation: Representation,
+    pub(crate) truncation: Option<Truncation>,
     pub(crate) steps: usize,
     pub(crate) aggregate: Aggregate,
     pub(crate) times: Vec<f64>,
@@ -510,6 +525,7 @@ impl PointLayout {
             d: point.d,
             beta: point.beta,
             representation: point.representation,
+            truncation: point.truncation(),
             steps: point.steps,
             aggregate: point.aggregate,
             times: point.times.clone(),
@@ -583,6 +599,7 @@ pub(crate) fn assemble(
             d: point.d,
             beta: point.beta,
             representation: point.representation,
+            truncation: point.truncation,
             steps: point.steps,
             realizations: r,
             runs: (point.aggregate == Aggregate::None).then_some(runs),

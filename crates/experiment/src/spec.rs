@@ -6,6 +6,7 @@
 //! rest (n and d from the data, files loaded).
 
 use crate::error::{ExperimentError, Result, file_error};
+use attnflow_dynamics::spectral::SummationKind;
 use attnflow_dynamics::{MatrixEnsemble, ModelKind};
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{SerializeMap, Serializer};
@@ -116,6 +117,15 @@ pub struct FieldSpec {
     pub repulsive: bool,
     #[serde(default)]
     pub geometry: GeometrySpec,
+    /// How the sums over j are evaluated: `direct` (every pair, the default) or `spectral`
+    /// (Fourier / spherical-harmonic series, O(n K) instead of O(n^2):
+    /// `attnflow_dynamics::spectral`; S^1 and S^2 only (d = 2, 3), one head with Q = K = V = I,
+    /// no mask, not repulsive).
+    #[serde(default, skip_serializing_if = "SummationKind::is_direct")]
+    pub summation: SummationKind,
+    /// Relative truncation tolerance of `summation = "spectral"`, in (0, 1) (default 1e-13).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summation_tol: Option<f64>,
 }
 
 fn default_model() -> ModelKind {
@@ -135,6 +145,8 @@ impl Default for FieldSpec {
             mask: MaskSpec::None,
             repulsive: false,
             geometry: GeometrySpec::Sphere,
+            summation: SummationKind::Direct,
+            summation_tol: None,
         }
     }
 }

@@ -15,14 +15,26 @@
 //!   equispaced configuration, random-start synchronisation sweeps (Polyanskiy-Rigollet-Yao 2025).
 //! - [`lost_in_middle`]: causal ALiBi attention on S^1 (engine field, the four-cluster start, the Monte-Carlo
 //!   retrieval profile; Duerinckx-Geshkovski-Rossi 2026).
+//! - [`meanfield`]: the mean-field PDE of SA / USA on S^1 (spectral and positivity-preserving finite-volume
+//!   solvers, optional diffusion), the linear growth rates of the uniform density and mode selection
+//!   (Bruno-Pasqualotto-Agazzi 2024).
+//! - [`causal`]: causal self-attention on S^{d-1}: consensus at x_1(0) for random key-query matrices, strong
+//!   and sequential Rényi centres, their census along trajectories (Karagodin-Polyanskiy-Rigollet 2024).
+//! - [`metastability`]: dynamic metastability on S^1: the n = 5 movie, the energy staircase in rescaled time
+//!   with merge events, the closest-pair merge order and the merging law log T ~ beta (1 - cos psi)
+//!   (Geshkovski-Koubbi-Polyanskiy-Rigollet 2024; Bruno-Pasqualotto-Agazzi 2025).
 
 pub mod bbgky;
+pub mod causal;
 pub mod circle;
 pub mod density;
 pub mod error;
 pub mod four_particle;
 pub mod landscape;
 pub mod lost_in_middle;
+pub mod meanfield;
+pub mod metastability;
+pub mod noisy;
 pub mod surrogate;
 pub mod sync;
 

@@ -131,6 +131,13 @@ pub fn registry() -> Vec<Check> {
     all.extend(crate::checks::frontier_sync::checks());
     all.extend(crate::checks::frontier_long_context::checks());
     all.extend(crate::checks::frontier_lost_in_middle::checks());
+    all.extend(crate::checks::frontier_metastability::checks());
+    all.extend(crate::checks::frontier_meanfield::checks());
+    all.extend(crate::checks::frontier_emergence::checks());
+    all.extend(crate::checks::frontier_hardmax::checks());
+    all.extend(crate::checks::frontier_normalization::checks());
+    all.extend(crate::checks::frontier_causal::checks());
+    all.extend(crate::checks::frontier_noisy::checks());
     all
 }
 

@@ -32,6 +32,14 @@ macro_rules! figure_list {
             circle_sync::CircleSync,
             long_context::LongContext,
             lost_in_middle::LostInMiddleFigure,
+            causal_renyi::CausalRenyi,
+            metastability_staircase::MetastabilityStaircase,
+            normalization_rates::NormalizationRates,
+            emergence_leaders::EmergenceLeaders,
+            hardmax_cells::HardmaxCells,
+            meanfield_modes::MeanfieldModes,
+            meanfield_pde::MeanfieldPde,
+            noisy_transition::NoisyTransition,
         }
     };
 }

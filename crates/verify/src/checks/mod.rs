@@ -4,15 +4,29 @@
 //! - [`clustering`]: \[GLPR\] Thms 4.1, 4.2, 4.3, 5.1, 6.1;
 //! - [`rates`]: \[GLPR\] Lemma 6.4, Thms 6.3, 6.7, 6.8, 6.9;
 //! - [`bkkrw`]: \[BKKRW\] M1-M4, m1-m5;
+//! - [`frontier_causal`]: causal attention, consensus at x_1(0) and Rényi parking (arXiv 2411.04990);
+//! - [`frontier_emergence`]: leaders of pure attention in R^d (arXiv 2305.05465);
+//! - [`frontier_hardmax`]: the hardmax limit as Frank-Wolfe (\[GLPR\] (9.4)-(9.6), arXiv 2508.09628);
 //! - [`frontier_long_context`]: critical long-context scaling (arXiv 2510.05554);
 //! - [`frontier_lost_in_middle`]: the lost-in-the-middle retrieval profile (arXiv 2605.09213);
+//! - [`frontier_meanfield`]: the mean-field PDE on S^1, growth rates and mode selection (arXiv 2410.23228);
+//! - [`frontier_metastability`]: the energy staircase, closest-pair merges and the merging law (arXiv 2410.06833, 2509.25040);
+//! - [`frontier_noisy`]: the noisy transformer, its transition at beta_*(d) and the SDE orders (arXiv 2510.20094);
+//! - [`frontier_normalization`]: normalisation rates, Post-LN / Pre-LN / Peri-LN / nGPT (arXiv 2510.22026);
 //! - [`frontier_sync`]: synchronisation on S^1 for real beta (Polyanskiy-Rigollet-Yao 2025).
 
 pub mod bkkrw;
 pub mod clustering;
 pub mod energy;
+pub mod frontier_causal;
+pub mod frontier_emergence;
+pub mod frontier_hardmax;
 pub mod frontier_long_context;
 pub mod frontier_lost_in_middle;
+pub mod frontier_meanfield;
+pub mod frontier_metastability;
+pub mod frontier_noisy;
+pub mod frontier_normalization;
 pub mod frontier_sync;
 pub mod rates;
 
@@ -72,6 +86,15 @@ mod ci_suite {
         sync_threshold => "sync-threshold",
         sync_random => "sync-random",
         lost_in_middle => "lost-in-middle",
+        emergence_leaders => "emergence-leaders",
+        hardmax_cells => "hardmax-cells",
+        normalization_rates => "normalization-rates",
+        causal_renyi => "causal-renyi",
+        meanfield_modes => "meanfield-modes",
+        meanfield_pde => "meanfield-pde",
+        noisy_critical_beta => "noisy-critical-beta",
+        sde_orders => "sde-orders",
+        metastability_staircase => "metastability-staircase",
     }
 }
 
