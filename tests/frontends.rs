@@ -153,6 +153,7 @@ fn phase_diagram_gives_the_engines_numbers_for_the_same_flags() {
         integrator: IntegratorKind::PaperEuler,
         representation: None,
         consensus_exit: true,
+        precision: attnflow_dynamics::Precision::F64,
     };
     let flags = |n: usize, d: usize| {
         vec![
@@ -209,6 +210,21 @@ fn phase_diagram_gives_the_engines_numbers_for_the_same_flags() {
             },
             vec!["--model", "usa"],
         ),
+        (
+            PhaseDiagramSpec {
+                precision: attnflow_dynamics::Precision::F32,
+                ..base(6, 10)
+            },
+            vec!["--precision", "f32"],
+        ),
+        (
+            PhaseDiagramSpec {
+                matrices: MatrixEnsemble::GinibreGf,
+                precision: attnflow_dynamics::Precision::F32,
+                ..base(6, 5)
+            },
+            vec!["--matrices", "ginibre-gf", "--precision", "f32"],
+        ),
     ];
     for (k, (spec, extra)) in cases.iter().enumerate() {
         let out = format!("p{k}.json");
@@ -231,6 +247,46 @@ fn phase_diagram_gives_the_engines_numbers_for_the_same_flags() {
             "{extra:?}: some pairs cluster"
         );
     }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn precision_f32_with_another_integrator_is_one_line_and_fails() {
+    let dir = scratch("precision");
+    let out = Command::cargo_bin("attnflow")
+        .unwrap()
+        .current_dir(&dir)
+        .args([
+            "phase-diagram",
+            "--d",
+            "3",
+            "--n",
+            "4",
+            "--betas",
+            "2",
+            "--times",
+            "3",
+        ])
+        .args([
+            "--realizations",
+            "2",
+            "--integrator",
+            "rk4",
+            "--precision",
+            "f32",
+        ])
+        .args(["--out", "x.json"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("--precision f32 supports the paper-euler integrator only"),
+        "{stderr}"
+    );
+    assert!(!dir.join("x.json").exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -247,6 +247,9 @@ pub struct Shape {
     pub spectral_cost: Option<f64>,
     /// An observable reads pairs (everything but positions: the n x n Gram matrix is formed).
     pub pairwise: bool,
+    /// The field is evaluated by streaming (`attnflow_dynamics::streaming`: direct sums, n above
+    /// `DENSE_MAX_N`, no pair weights): the engine forms no n x n matrix.
+    pub streaming: bool,
 }
 
 /// The work per particle of one spectral evaluation (see [`Shape::spectral_cost`]); `None` when
@@ -344,6 +347,11 @@ impl Shape {
                 .iter()
                 .map(|o| (o.kind, o.labels.unwrap_or(false)))
         };
+        let pair_weights = matches!(
+            spec.field.mask,
+            MaskSpec::Weights { .. } | MaskSpec::Alibi { .. }
+        );
+        let direct = spec.field.summation == attnflow_dynamics::spectral::SummationKind::Direct;
         Shape {
             points: count,
             n,
@@ -367,12 +375,12 @@ impl Shape {
                 )
             }),
             per_step_table: false,
-            pair_weights: matches!(
-                spec.field.mask,
-                MaskSpec::Weights { .. } | MaskSpec::Alibi { .. }
-            ),
+            pair_weights,
             spectral_cost: spectral_cost(spec, d, beta),
             pairwise: kinds().any(|(k, _)| k != ObservableKind::Positions),
+            streaming: direct
+                && !pair_weights
+                && n > attnflow_dynamics::streaming::DENSE_MAX_N as f64,
         }
     }
 
@@ -482,12 +490,25 @@ impl Shape {
             format!("use a smaller {n_name} or {d_name}"),
         );
         let attention = if self.attention { self.heads } else { 0.0 };
-        // a spectral field with positions only forms no n x n matrix
-        let pairs = if self.spectral_cost.is_some() && !self.pairwise {
+        // a spectral or streaming field with positions only forms no n x n matrix
+        let pairs = if (self.spectral_cost.is_some() || self.streaming) && !self.pairwise {
             0.0
         } else {
             n * n
         };
+        if self.streaming {
+            // n and dim are at most the spec's sizes (f64 to usize saturates; the estimate is f64)
+            est.add(
+                "streaming buffers per thread",
+                threads,
+                attnflow_dynamics::streaming::footprint_bytes(
+                    n as usize,
+                    self.dim as usize,
+                    available as usize,
+                ),
+                format!("use a smaller {n_name} or {d_name}"),
+            );
+        }
         est.add(
             "Gram and weight matrices",
             threads,
@@ -625,6 +646,30 @@ mod tests {
         assert!(
             parse_work("1e15").is_ok() && parse_work("0").is_err() && parse_work("inf").is_err()
         );
+    }
+
+    #[test]
+    fn large_n_fields_stream_within_memory() {
+        // n = 16384, d = 64, positions only: the streaming evaluation, no n x n matrix (one would
+        // be 2.1 GB)
+        let text = "n = 16384\nd = 64\nobservables = [\"positions\"]\n[field]\nbeta = 1.0\n[time]\ndt = 0.1\nt-max = 0.1\ncheckpoints = 2\ncheckpoint-rule = \"exact\"\n[ensemble]\naggregate = \"none\"";
+        let spec = attnflow_experiment::Spec::from_toml_str(text).unwrap();
+        let shape = Shape::of_spec(&spec);
+        assert!(shape.streaming);
+        let total = shape.memory(&SPEC_NAMES).total();
+        assert!(total < 0.5e9, "{total:e}");
+        // a pairwise observable forms the n x n Gram matrix
+        let pairs = attnflow_experiment::Spec::from_toml_str(
+            &text.replace("[\"positions\"]", "[\"energy\"]"),
+        )
+        .unwrap();
+        assert!(Shape::of_spec(&pairs).memory(&SPEC_NAMES).total() > 16384.0 * 16384.0 * 8.0);
+        // n = 2048 keeps the dense evaluation and its n x n matrices
+        let small =
+            attnflow_experiment::Spec::from_toml_str(&text.replace("16384", "2048")).unwrap();
+        let shape = Shape::of_spec(&small);
+        assert!(!shape.streaming);
+        assert!(shape.memory(&SPEC_NAMES).total() > 2048.0 * 2048.0 * 8.0);
     }
 
     proptest! {

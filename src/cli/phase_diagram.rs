@@ -14,6 +14,7 @@
 //! | `--model`, `--matrices` | `field.model`, `field.matrices` |
 //! | `--integrator`, `--rtol`, `--atol`, `--representation` | `integrator.*` |
 //! | `--no-consensus-exit` | `integrator.consensus-exit = false` |
+//! | `--precision` | `integrator.precision` (`f64`, the default, or `f32`) |
 //!
 //! The output (`.json`) is the engine's phase-diagram record (`params`, `t`, `beta`, `probability`,
 //! `stderr`, `pair12_probability`, `steps_integrated`) with the version and the resolved `spec`;
@@ -23,7 +24,9 @@ use super::frontend::{self, IntegratorOptions, LimitOptions, given};
 use super::limits::Names;
 use anyhow::{Context, Result, bail};
 use attnflow_dynamics::validate::{DELTA, Domain};
-use attnflow_dynamics::{MatrixEnsemble, ModelKind, PhaseDiagram, PhaseDiagramSpec, observables};
+use attnflow_dynamics::{
+    MatrixEnsemble, ModelKind, PhaseDiagram, PhaseDiagramSpec, Precision, observables,
+};
 use attnflow_experiment::spec::{CheckpointRule, RepresentationSpec};
 use attnflow_experiment::{
     Aggregate, Checkpoints, Linspace, ObservableKind, ObservableSpec, ResolvedSpec, Spec, SweepSpec,
@@ -117,6 +120,10 @@ pub struct PhaseDiagramArgs {
     /// which is exact for paper-euler with identity matrices; see `consensus_locked`).
     #[arg(long)]
     pub no_consensus_exit: bool,
+    /// Floating-point precision of the integration: f64 (the reference) or f32 (paper-euler only;
+    /// the same draws rounded to f32, the same statistic; twice the SIMD lanes).
+    #[arg(long, value_enum, default_value = "f64")]
+    pub precision: Precision,
     /// Output file (.json): probabilities, standard errors, the resolved parameters and spec.
     #[arg(long, required_unless_present = "print_spec")]
     pub out: Option<PathBuf>,
@@ -234,6 +241,9 @@ pub fn spec_of(args: &PhaseDiagramArgs, given: &dyn Fn(&str) -> bool) -> Result<
     }
     if set("no_consensus_exit") {
         spec.integrator.consensus_exit = Some(!args.no_consensus_exit);
+    }
+    if set("precision") {
+        spec.integrator.precision = args.precision;
     }
     Ok(spec)
 }

@@ -389,6 +389,7 @@ fn section_figure3(md: &mut String, args: &AccuracyArgs) -> Result<()> {
             integrator,
             representation: None,
             consensus_exit: true,
+            precision: attnflow_dynamics::Precision::F64,
         };
         let run = |s: PhaseDiagramSpec| -> Result<PhaseDiagram> {
             eprintln!(

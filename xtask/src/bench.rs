@@ -164,6 +164,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
             integrator: IntegratorKind::PaperEuler,
             representation: None,
             consensus_exit,
+            precision: attnflow_dynamics::Precision::F64,
         };
         let (mut np_s, mut engine_s, mut exit_s) = (f64::INFINITY, f64::INFINITY, f64::INFINITY);
         let (mut np_runs, mut exit_runs) = (Vec::new(), Vec::new());

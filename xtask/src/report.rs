@@ -237,6 +237,7 @@ fn paper_section(
         writeln!(md, "- parameters: `{}`", serde_json::to_string(params)?)?;
     }
     writeln!(md)?;
+    writeln!(md, "Comparison with the paper: {}\n", figure.meta().claim)?;
     if let Some(line) = rerun_line(figure, record, spec_dir)? {
         writeln!(md, "{line}\n")?;
     }
@@ -312,6 +313,12 @@ fn integrated_steps(record: &serde_json::Value) -> Option<String> {
         let params = panel.get("params")?;
         let betas = params.get("betas")?.as_array()?.len() as u64;
         total += params.get("steps")?.as_u64()? * betas * params.get("realizations")?.as_u64()?;
+    }
+    if taken == total {
+        return Some(format!(
+            "integrator steps taken: all {total} (the exact consensus exit, \
+             `attnflow_dynamics::ensemble::consensus_locked`, applies to V = I only)"
+        ));
     }
     Some(format!(
         "integrator steps taken: {taken} of {total} ({:.1}%; the rest skipped by the exact consensus exit, \

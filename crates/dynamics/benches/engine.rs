@@ -1,7 +1,10 @@
 //! Criterion benches: one integrator step at the Figure 3 sizes, 300 fused paper-Euler steps
-//! through the solver, and phase-diagram throughput.
+//! through the solver, the Figure 3 kernels at each instruction-set level side by side, and
+//! phase-diagram throughput.
 //! Run with `cargo bench -p attnflow-dynamics`.
 
+use attnflow_dynamics::kernel;
+use attnflow_dynamics::simd::{self, Level};
 use attnflow_dynamics::{
     CommutatorFree4, CrouchGrossman3, DormandPrince54, EnergyStable, FusedPaperEuler, Integrator,
     IntegratorKind, LieEuler, MatrixEnsemble, ModelKind, Observer, PaperEuler, PhaseDiagramSpec,
@@ -116,6 +119,67 @@ fn lie_step(c: &mut Criterion) {
     group.finish();
 }
 
+/// The instruction-set levels this processor has, best first.
+fn levels() -> Vec<Level> {
+    [Level::Avx512, Level::Avx2, Level::Portable]
+        .into_iter()
+        .filter(|&l| simd::available(l))
+        .collect()
+}
+
+/// The Figure 3 kernels at n = d = 32 (Gram matrix and weights from X^T, the fused Euler update
+/// on X^T, 300 fused paper-Euler steps through the solver): one group per kernel, one entry per
+/// instruction-set level (the process-wide cap of `simd::set_cap`, restored afterwards).
+fn fig3_kernels_by_level(c: &mut Criterion) {
+    let (n, d, beta) = (32, 32, 4.0);
+    let x0 = sampling::uniform_sphere(
+        n,
+        d,
+        &mut sampling::stream(0, 0, sampling::Purpose::InitialCondition),
+    )
+    .unwrap();
+    let mut xt = vec![0.0; n * d];
+    kernel::transpose(x0.as_slice(), n, d, &mut xt);
+    let (mut g, mut e, mut z) = (vec![0.0; n * n], vec![0.0; n * n], vec![0.0; n]);
+    let mut group = c.benchmark_group(format!("fig3_gram_and_weights/n={n}/d={d}"));
+    for level in levels() {
+        group.bench_function(format!("{level:?}"), |b| {
+            simd::set_cap(level);
+            b.iter(|| kernel::gram_and_weights(black_box(&xt), n, d, beta, &mut g, &mut e, &mut z))
+        });
+    }
+    group.finish();
+    kernel::reciprocals(&mut z);
+    let (mut y, mut x) = (vec![0.0; n * d], xt.clone());
+    let mut group = c.benchmark_group(format!("fig3_euler_average_transposed/n={n}/d={d}"));
+    for level in levels() {
+        group.bench_function(format!("{level:?}"), |b| {
+            simd::set_cap(level);
+            b.iter(|| {
+                x.copy_from_slice(&xt);
+                kernel::euler_average_transposed(black_box(&e), &z, 0.1, n, d, &mut x, &mut y)
+            })
+        });
+    }
+    group.finish();
+    let model = SelfAttention::sa(beta).unwrap();
+    let mut group = c.benchmark_group(format!("fig3_advance/paper-euler/n={n}/d={d}/300 steps"));
+    group.sample_size(20);
+    for level in levels() {
+        group.bench_function(format!("{level:?}"), |b| {
+            simd::set_cap(level);
+            b.iter(|| {
+                let fused = FusedPaperEuler::for_field(&model).unwrap();
+                let mut solver = Solver::new(&model, fused, black_box(&x0), 0.1).unwrap();
+                solver.advance_to_step(300).unwrap();
+                black_box(solver.state().as_slice()[0])
+            })
+        });
+    }
+    group.finish();
+    simd::set_cap(Level::Avx512);
+}
+
 fn phase_diagram_throughput(c: &mut Criterion) {
     let mut group = c.benchmark_group("phase_diagram");
     group.sample_size(10);
@@ -134,6 +198,7 @@ fn phase_diagram_throughput(c: &mut Criterion) {
             integrator: IntegratorKind::PaperEuler,
             representation: None,
             consensus_exit: true,
+            precision: attnflow_dynamics::Precision::F64,
         };
         group.bench_function(format!("fig3/n=32/d={d}/64x300"), |b| {
             b.iter(|| run_phase_diagram(black_box(&spec), &|_, _| {}).unwrap())
@@ -147,6 +212,7 @@ criterion_group!(
     integrator_step,
     lie_step,
     paper_euler_advance,
+    fig3_kernels_by_level,
     phase_diagram_throughput
 );
 criterion_main!(benches);

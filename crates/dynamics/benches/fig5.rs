@@ -1,11 +1,13 @@
 //! Criterion benches of the \[GLPR\] Figure 5 kernel (n = 32, d = 128, random B and V, full state):
 //! the machine's f64 fused multiply-add peak (sixteen independent AVX-512 chains), the three
-//! matrix products of one evaluation (`kernel::matmul`, register tiles), and one paper-Euler step
+//! matrix products of one evaluation (`kernel::matmul`, register tiles; one group per product,
+//! one entry per instruction-set level), and one paper-Euler step
 //! of each panel's field, (c) and (d) both with the shared product X B (the declaration of the
 //! ensemble) and with V applied as a general matrix (the path before the sharing).
 //! Throughputs are fused multiply-adds ("elements"). Run with
 //! `cargo bench -p attnflow-dynamics --bench fig5`.
 
+use attnflow_dynamics::simd::{self, Level};
 use attnflow_dynamics::{
     AttentionHead, Integrator, MatrixEnsemble, ModelKind, PaperEuler, SelfAttention, Value, kernel,
     sampling,
@@ -41,7 +43,7 @@ fn fma_loop(seed: f64) -> f64 {
 
 fn fma_peak(c: &mut Criterion) {
     #[cfg(target_arch = "x86_64")]
-    if attnflow_dynamics::simd::available(attnflow_dynamics::simd::Level::Avx512) {
+    if simd::available(Level::Avx512) {
         let mut group = c.benchmark_group("fig5_peak");
         group.throughput(Throughput::Elements(PEAK_FMAS));
         group.bench_function("f64 fma, 16 x 8 lanes", |b| {
@@ -53,23 +55,37 @@ fn fma_peak(c: &mut Criterion) {
     let _ = c;
 }
 
+/// The instruction-set levels this processor has, best first.
+fn levels() -> Vec<Level> {
+    [Level::Avx512, Level::Avx2, Level::Portable]
+        .into_iter()
+        .filter(|&l| simd::available(l))
+        .collect()
+}
+
+/// One group per product, one entry per instruction-set level (the process-wide cap of
+/// `simd::set_cap`, restored afterwards): the same pulp source on AVX-512, AVX2 and scalar.
 fn products(c: &mut Criterion) {
-    let mut group = c.benchmark_group("fig5_product");
     // X B (and (A X) V), logits (X B) X^T, the attention average E X
     for (p, r, q, what) in [
         (32, 128, 128, "XB"),
         (32, 128, 32, "PXt"),
         (32, 32, 128, "EX"),
     ] {
+        let mut group = c.benchmark_group(format!("fig5_product/{what}/{p}x{r}x{q}"));
         let a: Vec<f64> = (0..p * r).map(|k| (k as f64 * 0.37).sin()).collect();
         let b: Vec<f64> = (0..r * q).map(|k| (k as f64 * 0.61).cos()).collect();
         let mut out = vec![0.0; p * q];
         group.throughput(Throughput::Elements((p * r * q) as u64));
-        group.bench_function(format!("{what}/{p}x{r}x{q}"), |bench| {
-            bench.iter(|| kernel::matmul(black_box(&a), black_box(&b), p, r, q, &mut out))
-        });
+        for level in levels() {
+            group.bench_function(format!("{level:?}"), |bench| {
+                simd::set_cap(level);
+                bench.iter(|| kernel::matmul(black_box(&a), black_box(&b), p, r, q, &mut out))
+            });
+        }
+        simd::set_cap(Level::Avx512);
+        group.finish();
     }
-    group.finish();
 }
 
 fn panel_steps(c: &mut Criterion) {

@@ -1,8 +1,8 @@
 //! Timing of the \[GLPR\] Figure 5 workload (d = 128, n = 32, full state, paper Euler, 300 steps):
-//! `cargo run --release -p attnflow-dynamics --example fig5_timing -- ENSEMBLE R BETAS [THREADS [OUT]]`
-//! with ENSEMBLE one of ginibre, wigner-psd, ginibre-gf, wigner-gf. Prints the wall time per
-//! realisation-step and the final probabilities; OUT (a path) receives the probabilities and
-//! standard errors of every cell as JSON.
+//! `cargo run --release -p attnflow-dynamics --example fig5_timing -- ENSEMBLE R BETAS [THREADS [OUT
+//! [PRECISION]]]` with ENSEMBLE one of ginibre, wigner-psd, ginibre-gf, wigner-gf and PRECISION f64
+//! (default) or f32. Prints the wall time per realisation-step and the final probabilities; OUT (a
+//! path, `-` for none) receives the probabilities and standard errors of every cell as JSON.
 use attnflow_dynamics::{
     IntegratorKind, MatrixEnsemble, ModelKind, PhaseDiagramSpec, observables::linspace,
     run_phase_diagram,
@@ -34,6 +34,10 @@ fn main() {
         integrator: IntegratorKind::PaperEuler,
         representation: None,
         consensus_exit: true,
+        precision: serde_json::from_value(serde_json::Value::String(
+            args.get(5).cloned().unwrap_or_else(|| "f64".into()),
+        ))
+        .expect("a precision, f64 or f32"),
     };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -42,13 +46,14 @@ fn main() {
     let pd = pool
         .install(|| run_phase_diagram(&spec, &|_, _| {}))
         .expect("valid spec");
-    if let Some(out) = args.get(4) {
+    if let Some(out) = args.get(4).filter(|o| *o != "-") {
         let cells = serde_json::json!({"probability": pd.probability, "stderr": pd.stderr});
         std::fs::write(out, cells.to_string()).expect("writable output");
     }
     let units = pd.steps_integrated as f64;
     println!(
-        "{ensemble:?} R={r} betas={nb} threads={threads}: {:.3} s, {:.3} us per realisation-step, final p = {:?}",
+        "{ensemble:?} {} R={r} betas={nb} threads={threads}: {:.3} s, {:.3} us per realisation-step, final p = {:?}",
+        spec.precision.name(),
         pd.runtime_s,
         pd.runtime_s * 1e6 / units,
         pd.probability

@@ -28,6 +28,7 @@ fn main() {
         integrator: IntegratorKind::PaperEuler,
         representation: None,
         consensus_exit: std::env::var_os("NO_CONSENSUS_EXIT").is_none(),
+        precision: attnflow_dynamics::Precision::F64,
     };
     let pd = run_phase_diagram(&spec, &|_, _| {}).expect("valid spec");
     let units = (r * nb * 300) as f64;

@@ -20,6 +20,7 @@ use crate::matrix::SquareMatrix;
 use crate::model::{AttentionHead, ModelKind, SelfAttention, Value, VectorField};
 use crate::observables::{all_pairs_above, checkpoint_steps, pairs_above};
 use crate::partition::Part;
+use crate::precision::Precision;
 use crate::reduced::{Representation, reduced_dimension};
 use crate::sampling::{Purpose, ginibre, goe, stream, uniform_sphere, uniform_sphere_reduced};
 use crate::solver::{Observer, Solver};
@@ -151,6 +152,11 @@ pub struct PhaseDiagramSpec {
     /// for the paper's Euler scheme with V = I, where it is used; ignored otherwise. Default true.
     #[serde(default = "default_true")]
     pub consensus_exit: bool,
+    /// Floating-point precision of the integration ([`Precision`]): f64 (the default and the
+    /// reference, not written in records) or f32 ([`crate::precision`]: the paper-euler
+    /// integrator only, the same draws and the same statistic, no consensus exit).
+    #[serde(default, skip_serializing_if = "Precision::is_f64")]
+    pub precision: Precision,
 }
 
 fn default_true() -> bool {
@@ -385,7 +391,7 @@ impl PhaseDiagramSpec {
                 "the reduced representation needs Q = K = V = I",
             ));
         }
-        Ok(())
+        crate::precision::check_supported(self)
     }
 
     fn representation_used(&self) -> Representation {
@@ -438,7 +444,43 @@ pub fn consensus_locked(gram: &[f64], n: usize, delta: f64) -> bool {
     bound > 0.0 && all_pairs_above(gram, n, bound)
 }
 
-/// Runs one realisation and adds its hit counts to `tally`.
+/// The initial condition of realisation `index`: uniform points from the stream
+/// (seed, index, InitialCondition), in the representation the spec uses (f64; the f32 path rounds
+/// them).
+pub(crate) fn initial_condition(
+    spec: &PhaseDiagramSpec,
+    index: u64,
+) -> Result<crate::config::Configuration> {
+    let mut init_rng = stream(spec.seed, index, Purpose::InitialCondition);
+    match spec.representation_used() {
+        Representation::Reduced => uniform_sphere_reduced(spec.n, spec.d, &mut init_rng),
+        Representation::Full => uniform_sphere(spec.n, spec.d, &mut init_rng),
+    }
+}
+
+/// The observer that adds one realisation's counts to `tally` (both precisions). The consensus
+/// exit applies to the paper's Euler step with V = I in f64 only (its margin does not cover f32
+/// round-off, see [`crate::precision`]).
+pub(crate) fn checkpoint_counts<'a>(
+    spec: &PhaseDiagramSpec,
+    ck_at_step: &'a [Vec<usize>],
+    tally: &'a mut Tally,
+) -> CheckpointCounts<'a> {
+    CheckpointCounts {
+        n: spec.n,
+        threshold: 1.0 - spec.delta,
+        delta: spec.delta,
+        steps: spec.steps(),
+        ck_at_step,
+        consensus_exit: spec.consensus_exit
+            && spec.integrator == IntegratorKind::PaperEuler
+            && spec.matrices == MatrixEnsemble::Identity
+            && spec.precision == Precision::F64,
+        tally,
+    }
+}
+
+/// Runs one realisation and adds its hit counts to `tally` (in the spec's precision).
 fn run_realisation(
     spec: &PhaseDiagramSpec,
     beta: f64,
@@ -446,29 +488,17 @@ fn run_realisation(
     ck_at_step: &[Vec<usize>],
     tally: &mut Tally,
 ) -> Result<()> {
-    let (n, d, steps) = (spec.n, spec.d, spec.steps());
-    let representation = spec.representation_used();
-    let mut init_rng = stream(spec.seed, index, Purpose::InitialCondition);
-    let x0 = match representation {
-        Representation::Reduced => uniform_sphere_reduced(n, d, &mut init_rng)?,
-        Representation::Full => uniform_sphere(n, d, &mut init_rng)?,
-    };
+    if spec.precision == Precision::F32 {
+        return crate::precision::run_realisation(spec, beta, index, ck_at_step, tally);
+    }
+    let steps = spec.steps();
+    let x0 = initial_condition(spec, index)?;
     let model = spec.model(beta, &mut stream(spec.seed, index, Purpose::Matrices))?;
     debug_assert!(model.geometry() == crate::model::Geometry::Sphere);
     tally.realizations += 1;
     // the paper's Euler step on X^T for Q = K = V = I (the Figure 3 workload)
     let stepper = spec.integrator.stepper_for(&model)?;
-    let mut observer = CheckpointCounts {
-        n,
-        threshold: 1.0 - spec.delta,
-        delta: spec.delta,
-        steps,
-        ck_at_step,
-        consensus_exit: spec.consensus_exit
-            && spec.integrator == IntegratorKind::PaperEuler
-            && spec.matrices == MatrixEnsemble::Identity,
-        tally,
-    };
+    let mut observer = checkpoint_counts(spec, ck_at_step, tally);
     let mut solver = Solver::new(&model, stepper, &x0, spec.dt)?.with_observer(&mut observer);
     solver.advance_to_step(steps)?;
     let taken = solver.state().step;
@@ -478,7 +508,7 @@ fn run_realisation(
 
 /// The observer of one realisation: counts of pairs above 1 - delta at the checkpoints (the
 /// checkpoints of step k are `ck_at_step[k]`; there are none at k = 0), and the consensus exit.
-struct CheckpointCounts<'a> {
+pub(crate) struct CheckpointCounts<'a> {
     n: usize,
     threshold: f64,
     delta: f64,
@@ -486,11 +516,13 @@ struct CheckpointCounts<'a> {
     ck_at_step: &'a [Vec<usize>],
     /// Stop at consensus (see [`consensus_locked`]), recording every later checkpoint.
     consensus_exit: bool,
-    tally: &'a mut Tally,
+    pub(crate) tally: &'a mut Tally,
 }
 
 impl CheckpointCounts<'_> {
-    fn record(&mut self, k: usize, hits: u64, p12: u64) {
+    /// Adds `hits` ordered pairs above 1 - delta and the event `p12` (<x_1, x_2> > 1 - delta) of
+    /// step `k` to every checkpoint read at step k.
+    pub(crate) fn record(&mut self, k: usize, hits: u64, p12: u64) {
         for &c in &self.ck_at_step[k] {
             self.tally.hits[c] += hits;
             self.tally.hits_squared[c] += u128::from(hits) * u128::from(hits);
@@ -690,6 +722,7 @@ mod tests {
             integrator: IntegratorKind::PaperEuler,
             representation: None,
             consensus_exit: true,
+            precision: Precision::F64,
         }
     }
 

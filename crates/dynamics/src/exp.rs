@@ -7,62 +7,61 @@
 //!
 //! (Tang's table-driven method; the Taylor truncation error is below 2e-18). Within 1 ulp of
 //! libm on [-708, 709], branch-free, identical bits in its scalar form ([`exp`], which LLVM
-//! vectorises), its eight-lane AVX-512 form ([`exp_avx512`]) and every dispatched copy.
+//! vectorises) and its vector form, written once over pulp (`exp_lanes`: AVX-512, AVX2, NEON,
+//! scalar through [`crate::simd::dispatch`]; [`exp_avx512`] is its AVX-512 instance).
 
-use crate::simd_dispatch as dispatch;
+use crate::simd::{Backend, Kernel};
 
-/// Lanes of one AVX-512 register.
-const LANES: usize = 8;
-
-/// In place `v <- exp(v)` elementwise, with [`exp`] (eight at a time by [`exp_avx512`] where
-/// AVX-512 is available: the same bits, without the gathers of the auto-vectorised table lookup).
+/// In place `v <- exp(v)` elementwise, with [`exp`] (a register at a time by `exp_lanes`
+/// through [`crate::simd::dispatch`]: the same bits, the table lookup a permutation with AVX-512).
 pub fn exp_in_place(v: &mut [f64]) {
-    #[cfg(target_arch = "x86_64")]
-    if crate::kernel::avx512() {
-        // SAFETY: AVX-512 is present (checked just above).
-        let done = unsafe { exp_blocks_avx512(v, None) };
-        v[done..].iter_mut().for_each(|x| *x = exp(*x));
-        return;
-    }
-    dispatch!(exp_in_place_impl(v))
+    crate::simd::run(ExpBlocks {
+        out: v,
+        shifted: None,
+    });
 }
 
-/// For the whole blocks of eight at the start of `out`: `out_k <- exp(out_k)`, or with
-/// `shifted = Some((g, beta, c))`, `out_k <- exp(beta (g_k - c))` (the shifted attention weights).
-/// The operations of [`exp`]; returns how many entries were written.
-///
-/// # Safety
-/// AVX-512 F must be available.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma")]
-pub(crate) unsafe fn exp_blocks_avx512(
-    out: &mut [f64],
-    shifted: Option<(&[f64], f64, f64)>,
-) -> usize {
-    use std::arch::x86_64::*;
-    let len = shifted.map_or(out.len(), |(g, _, _)| g.len().min(out.len()));
-    let whole = len / LANES * LANES;
-    for k in (0..whole).step_by(LANES) {
-        // SAFETY: k + 8 <= whole <= the lengths of out (and g); AVX-512 by the caller's contract.
-        unsafe {
-            let p = out.as_mut_ptr().add(k);
-            let x = match shifted {
-                Some((g, beta, c)) => _mm512_mul_pd(
-                    _mm512_set1_pd(beta),
-                    _mm512_sub_pd(_mm512_loadu_pd(g.as_ptr().add(k)), _mm512_set1_pd(c)),
-                ),
-                None => _mm512_loadu_pd(p),
-            };
-            _mm512_storeu_pd(p, exp_avx512(x));
+/// `out_k <- exp(out_k)`, or with `shifted = Some((g, beta, c))`, `out_k <- exp(beta (g_k - c))`
+/// (the shifted attention weights; `g` as long as `out`): whole registers by `exp_lanes`, the
+/// rest by [`exp`] (the same operations).
+pub(crate) struct ExpBlocks<'a> {
+    pub(crate) out: &'a mut [f64],
+    pub(crate) shifted: Option<(&'a [f64], f64, f64)>,
+}
+
+impl Kernel for ExpBlocks<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run<S: Backend>(self, simd: S) {
+        let ExpBlocks { out, shifted } = self;
+        let lanes = S::F64_LANES;
+        let len = shifted.map_or(out.len(), |(g, _, _)| g.len().min(out.len()));
+        let whole = len / lanes * lanes;
+        let argument = |k: usize, x: f64| match shifted {
+            Some((g, beta, c)) => beta * (g[k] - c),
+            None => x,
+        };
+        for k in (0..whole).step_by(lanes) {
+            // SAFETY: k + lanes <= whole <= the lengths of out (and g).
+            unsafe {
+                let p = out.as_mut_ptr().add(k);
+                let x = match shifted {
+                    Some((g, beta, c)) => simd.mul_f64s(
+                        simd.splat_f64s(beta),
+                        simd.sub_f64s(
+                            g.as_ptr().add(k).cast::<S::f64s>().read_unaligned(),
+                            simd.splat_f64s(c),
+                        ),
+                    ),
+                    None => p.cast::<S::f64s>().read_unaligned(),
+                };
+                p.cast::<S::f64s>()
+                    .write_unaligned(exp_lanes::<S, true>(simd, x));
+            }
         }
-    }
-    whole
-}
-
-#[inline(always)]
-fn exp_in_place_impl(v: &mut [f64]) {
-    for x in v.iter_mut() {
-        *x = exp(*x);
+        for (k, y) in out.iter_mut().enumerate().take(len).skip(whole) {
+            *y = exp(argument(k, *y));
+        }
     }
 }
 
@@ -112,64 +111,77 @@ const EXP_TAYLOR: [f64; 6] = [
     1.0 / 5_040.0,
 ];
 
-/// [`exp`] on eight lanes, the same operations in the same order (so the same bits), the table
-/// 2^(j/16) held in two registers and indexed by one permutation instead of a gather.
+/// [`exp`] on the lanes of one register of any backend of [`crate::simd::run`], the same
+/// operations in the same order (so the same bits); the table 2^(j/16) by the backend's
+/// [`Backend::lookup16`] (one permutation of two registers with AVX-512, a gather with AVX2) and
+/// 2^k by its [`Backend::exponent_bits`]. With `CLAMP = false`, without the clamp to [-708, 709]
+/// and the flush to zero below it: the same bits for every lane in [-708, 709] (where those
+/// steps change nothing), four operations fewer; callers must know the range (the attention
+/// weights of [`crate::kernel`] do). The clamp is by comparisons and selects (NaN stays NaN on
+/// every backend, as with `f64::clamp`), not by minimum and maximum, whose NaN rules differ
+/// between instruction sets.
+#[inline(always)]
+pub(crate) fn exp_lanes<S: Backend, const CLAMP: bool>(simd: S, x: S::f64s) -> S::f64s {
+    use crate::exp_table::{EXP2_TABLE, LN2_16_HI, LN2_16_LO};
+    let splat = |v: f64| simd.splat_f64s(v);
+    let xc = if CLAMP {
+        let high = simd.select_f64s(simd.greater_than_f64s(x, splat(709.0)), splat(709.0), x);
+        simd.select_f64s(simd.less_than_f64s(x, splat(-708.0)), splat(-708.0), high)
+    } else {
+        x
+    };
+    let t = simd.mul_add_f64s(xc, splat(EXP_SCALE), splat(EXP_SHIFT));
+    // m = round(16 x / ln 2) = 16 k + j
+    let m = simd.sub_u64s(
+        simd.transmute_u64s_f64s(t),
+        simd.splat_u64s(EXP_SHIFT.to_bits()),
+    );
+    let mf = simd.sub_f64s(t, splat(EXP_SHIFT));
+    let r = simd.mul_add_f64s(simd.neg_f64s(mf), splat(LN2_16_HI), xc);
+    let r = simd.mul_add_f64s(simd.neg_f64s(mf), splat(LN2_16_LO), r);
+    let r2 = simd.mul_f64s(r, r);
+    let [c2, c3, c4, c5, c6, c7] = EXP_TAYLOR;
+    let p01 = simd.mul_add_f64s(r, splat(c3), splat(c2));
+    let p23 = simd.mul_add_f64s(r, splat(c5), splat(c4));
+    let p45 = simd.mul_add_f64s(r, splat(c7), splat(c6));
+    let p = simd.mul_add_f64s(r2, simd.mul_add_f64s(r2, p45, p23), p01);
+    let expm1 = simd.mul_add_f64s(r2, p, r);
+    let tj = simd.lookup16(&EXP2_TABLE, m);
+    let y = simd.mul_add_f64s(tj, expm1, tj);
+    // times 2^k, k = floor(m / 16): the result is normal for x in [-708, 709]
+    let y =
+        simd.transmute_f64s_u64s(simd.add_u64s(simd.transmute_u64s_f64s(y), simd.exponent_bits(m)));
+    if CLAMP {
+        simd.select_f64s(simd.less_than_f64s(x, splat(-708.0)), splat(0.0), y)
+    } else {
+        y
+    }
+}
+
+/// [`exp`] on eight lanes: `exp_lanes` on pulp's AVX-512 backend.
 ///
 /// # Safety
-/// AVX-512 F must be available.
+/// Every feature of pulp's `V4` must be available (AVX-512 F/VL/DQ/BW/CD, AVX2, FMA, ...).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma")]
 pub unsafe fn exp_avx512(x: std::arch::x86_64::__m512d) -> std::arch::x86_64::__m512d {
-    use std::arch::x86_64::*;
-    let splat = _mm512_set1_pd;
-    // clamp: max/min return their second operand when either is NaN, so NaN stays NaN
-    let xc = _mm512_min_pd(splat(709.0), _mm512_max_pd(splat(-708.0), x));
-    // SAFETY: AVX-512 F by the caller's contract.
-    let y = unsafe { exp_in_range_avx512(xc) };
-    let below = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(x, splat(-708.0));
-    _mm512_maskz_mov_pd(!below, y)
+    // SAFETY: the caller's contract.
+    let simd = unsafe { pulp::x86::V4::new_unchecked() };
+    pulp::cast(exp_lanes::<_, true>(simd, pulp::cast(x)))
 }
 
-/// [`exp_avx512`] without the clamp to [-708, 709] and the flush to zero below it: the same bits
-/// for every lane in [-708, 709] (where those steps change nothing), four instructions fewer.
-/// Callers must know the range (the attention weights of [`crate::kernel`] do).
+/// [`exp_avx512`] without the clamp to [-708, 709] and the flush to zero below it (see
+/// `exp_lanes`): the same bits for every lane in [-708, 709].
 ///
 /// # Safety
-/// AVX-512 F must be available.
+/// As [`exp_avx512`].
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma")]
 #[inline]
 pub unsafe fn exp_in_range_avx512(xc: std::arch::x86_64::__m512d) -> std::arch::x86_64::__m512d {
-    use crate::exp_table::{EXP2_TABLE, LN2_16_HI, LN2_16_LO};
-    use std::arch::x86_64::*;
-    let splat = _mm512_set1_pd;
-    // SAFETY: the two loads read the 16 table entries (two rows of eight).
-    let (low_half, high_half) = unsafe {
-        (
-            _mm512_loadu_pd(EXP2_TABLE.as_ptr()),
-            _mm512_loadu_pd(EXP2_TABLE.as_ptr().add(8)),
-        )
-    };
-    let t = _mm512_fmadd_pd(xc, splat(EXP_SCALE), splat(EXP_SHIFT));
-    let m = _mm512_sub_epi64(
-        _mm512_castpd_si512(t),
-        _mm512_set1_epi64(EXP_SHIFT.to_bits() as i64),
-    );
-    let mf = _mm512_sub_pd(t, splat(EXP_SHIFT));
-    let r = _mm512_fnmadd_pd(mf, splat(LN2_16_HI), xc);
-    let r = _mm512_fnmadd_pd(mf, splat(LN2_16_LO), r);
-    let r2 = _mm512_mul_pd(r, r);
-    let [c2, c3, c4, c5, c6, c7] = EXP_TAYLOR;
-    let p01 = _mm512_fmadd_pd(r, splat(c3), splat(c2));
-    let p23 = _mm512_fmadd_pd(r, splat(c5), splat(c4));
-    let p45 = _mm512_fmadd_pd(r, splat(c7), splat(c6));
-    let p = _mm512_fmadd_pd(r2, _mm512_fmadd_pd(r2, p45, p23), p01);
-    let expm1 = _mm512_fmadd_pd(r2, p, r);
-    // the low four bits of m pick 2^(j/16) (bit 3: which register)
-    let tj = _mm512_permutex2var_pd(low_half, m, high_half);
-    let y = _mm512_fmadd_pd(tj, expm1, tj);
-    let k = _mm512_slli_epi64::<52>(_mm512_srai_epi64::<4>(m));
-    _mm512_castsi512_pd(_mm512_add_epi64(_mm512_castpd_si512(y), k))
+    // SAFETY: the caller's contract.
+    let simd = unsafe { pulp::x86::V4::new_unchecked() };
+    pulp::cast(exp_lanes::<_, false>(simd, pulp::cast(xc)))
 }
 
 #[cfg(test)]
@@ -204,11 +216,7 @@ mod tests {
     }
 
     #[test]
-    #[cfg(target_arch = "x86_64")]
     fn vector_exp_gives_the_bits_of_the_scalar_one() {
-        if !crate::kernel::avx512() {
-            return;
-        }
         let mut xs: Vec<f64> = (0..40_000).map(|i| -720.0 + i as f64 * 0.03591).collect();
         xs.extend([
             f64::NAN,
@@ -217,26 +225,65 @@ mod tests {
             -708.0,
             -708.0000001,
             709.0,
+            709.5,
             0.0,
             -0.0,
             1e-300,
             -1e-17,
         ]);
-        while !xs.len().is_multiple_of(8) {
-            xs.push(0.5);
-        }
-        for chunk in xs.chunks_exact(8) {
-            let mut out = [0.0; 8];
-            // SAFETY: AVX-512 checked above; eight lanes in and out.
-            unsafe {
-                use std::arch::x86_64::*;
-                _mm512_storeu_pd(
-                    out.as_mut_ptr(),
-                    exp_avx512(_mm512_loadu_pd(chunk.as_ptr())),
-                );
+        let scalar: Vec<u64> = xs.iter().map(|&x| exp(x).to_bits()).collect();
+        // every backend this processor has (the 51 lanes past whole registers by `exp`)
+        let on = |run: &dyn Fn(ExpBlocks<'_>)| {
+            let mut v = xs.clone();
+            run(ExpBlocks {
+                out: &mut v,
+                shifted: None,
+            });
+            v.iter().map(|y| y.to_bits()).collect::<Vec<_>>()
+        };
+        let mut results = vec![("scalar", on(&|k| k.run(pulp::Scalar::new())))];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if let Some(simd) = pulp::x86::V3::try_new() {
+                results.push(("avx2", on(&|k| simd.vectorize(move || k.run(simd)))));
             }
-            for (&x, &y) in chunk.iter().zip(&out) {
-                assert_eq!(y.to_bits(), exp(x).to_bits(), "x = {x:e}");
+            if let Some(simd) = pulp::x86::V4::try_new() {
+                results.push(("avx512", on(&|k| simd.vectorize(move || k.run(simd)))));
+            }
+        }
+        for (backend, vector) in results {
+            for ((x, &s), &v) in xs.iter().zip(&scalar).zip(&vector) {
+                if x.is_nan() {
+                    // a NaN's sign and payload are not specified by the language (LLVM may take
+                    // either NaN operand of an FMA): NaN must stay NaN, its bits may differ
+                    assert!(f64::from_bits(v).is_nan(), "{backend}, x = NaN");
+                } else {
+                    assert_eq!(v, s, "{backend}, x = {x:e}");
+                }
+            }
+        }
+        // the eight-lane AVX-512 instance, clamped and in range
+        #[cfg(target_arch = "x86_64")]
+        if crate::kernel::avx512() {
+            for chunk in xs.chunks_exact(8) {
+                let (mut out, mut in_range) = ([0.0; 8], [0.0; 8]);
+                // SAFETY: AVX-512 (every feature of pulp's V4) checked above; eight lanes.
+                unsafe {
+                    use std::arch::x86_64::*;
+                    let x = _mm512_loadu_pd(chunk.as_ptr());
+                    _mm512_storeu_pd(out.as_mut_ptr(), exp_avx512(x));
+                    _mm512_storeu_pd(in_range.as_mut_ptr(), exp_in_range_avx512(x));
+                }
+                for ((&x, &y), &z) in chunk.iter().zip(&out).zip(&in_range) {
+                    if x.is_nan() {
+                        assert!(y.is_nan(), "x = NaN");
+                    } else {
+                        assert_eq!(y.to_bits(), exp(x).to_bits(), "x = {x:e}");
+                    }
+                    if (-708.0..=709.0).contains(&x) {
+                        assert_eq!(z.to_bits(), exp(x).to_bits(), "x = {x:e}");
+                    }
+                }
             }
         }
     }

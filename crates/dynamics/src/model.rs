@@ -28,6 +28,12 @@
 //! too uneven for a common shift, it is the row maximum m_i = max_j L_ij. The USA weights are
 //! multiplied back by e^{beta m} / n; when beta m > 709 that factor does not exist in f64 and the
 //! evaluation fails with [`DynamicsError::WeightOverflow`] instead of producing inf or NaN.
+//!
+//! Memory: the evaluation above forms the logits and weights as n x n matrices. For n above
+//! [`crate::streaming::DENSE_MAX_N`] (2048: 32 MiB per matrix) the field evaluates the same sums
+//! tile by tile with an online softmax instead, in O(n d) memory ([`crate::streaming`]; not with
+//! pair weights, which are an n x n matrix themselves); [`SelfAttentionBuilder::evaluation`]
+//! forces either path ([`SelfAttention::streams`] tells which one n particles take).
 
 use crate::error::{DynamicsError, Result, invalid};
 use crate::kernel::{self, AlignedBuf, Scale};
@@ -293,7 +299,15 @@ impl AttentionHead {
         head.value_from_interaction = Some(c);
         head
     }
-    fn check_dim(&self, d: usize) -> Result<()> {
+    /// `Some(c)` for a head declared with V = c B^T ([`Self::with_value_from_interaction`]).
+    pub(crate) fn value_factor_of_interaction(&self) -> Option<f64> {
+        self.value_from_interaction
+    }
+    /// V^T of a matrix value (kept from construction; `None` after deserialisation).
+    pub(crate) fn value_transposed(&self) -> Option<&SquareMatrix> {
+        self.value_transposed.as_ref()
+    }
+    pub(crate) fn check_dim(&self, d: usize) -> Result<()> {
         let dims = [
             self.interaction.as_ref().map(|m| m.dim()),
             self.value_transposed.as_ref().map(|m| m.dim()),
@@ -325,6 +339,8 @@ pub struct Workspace {
     next: AlignedBuf,
     /// The directions x_i / |x_i| (Pre-LN, Peri-LN).
     directions: AlignedBuf,
+    /// The O(n d) buffers of the streaming evaluation ([`crate::streaming`]).
+    streaming: crate::streaming::Buffers,
     /// (n, d) the buffers are sized for.
     shape: (usize, usize),
 }
@@ -446,6 +462,9 @@ pub struct SelfAttention {
     /// How the sums over j are evaluated (absent in records of direct sums).
     #[serde(default, skip_serializing_if = "crate::spectral::Summation::is_direct")]
     summation: crate::spectral::Summation,
+    /// Direct sums with n x n matrices or streaming (absent in records of the default, auto).
+    #[serde(default, skip_serializing_if = "crate::streaming::Evaluation::is_auto")]
+    evaluation: crate::streaming::Evaluation,
 }
 
 /// Builds a [`SelfAttention`] from the defaults of \[GLPR\] (2.6): beta = 1, model (SA), one head
@@ -479,6 +498,7 @@ pub struct SelfAttentionBuilder {
     geometry: Geometry,
     normalization: Normalization,
     summation: crate::spectral::Summation,
+    evaluation: crate::streaming::Evaluation,
     repulsive: bool,
     /// The first error of a head given as (Q, K), reported by [`Self::build`].
     error: Option<DynamicsError>,
@@ -494,6 +514,7 @@ impl Default for SelfAttentionBuilder {
             geometry: Geometry::Sphere,
             normalization: Normalization::PostLn,
             summation: crate::spectral::Summation::Direct,
+            evaluation: crate::streaming::Evaluation::Auto,
             repulsive: false,
             error: None,
         }
@@ -570,6 +591,14 @@ impl SelfAttentionBuilder {
         self.summation = summation;
         self
     }
+    /// How direct sums are evaluated (default [`crate::streaming::Evaluation::Auto`]: with n x n
+    /// matrices up to n = [`crate::streaming::DENSE_MAX_N`], streaming above, unless pair weights
+    /// are given); `Dense` or `Streaming` force one path (streaming refuses pair weights and
+    /// spectral summation, checked by [`Self::build`]).
+    pub fn evaluation(mut self, evaluation: crate::streaming::Evaluation) -> Self {
+        self.evaluation = evaluation;
+        self
+    }
     /// The model, validated: beta finite and >= 0, at least one head, Q and K of one dimension
     /// (the weight matrices against the particle dimension d, and pair weights against n, are
     /// checked at evaluation).
@@ -600,6 +629,17 @@ impl SelfAttentionBuilder {
             }
             Normalization::Ngpt => Geometry::Sphere,
         };
+        if self.evaluation == crate::streaming::Evaluation::Streaming {
+            if matches!(self.mask, Mask::Weighted(_)) {
+                return Err(crate::streaming::pair_weights_refused());
+            }
+            if !self.summation.is_direct() {
+                return Err(invalid(
+                    "evaluation",
+                    "the streaming evaluation is a direct sum; spectral summation has no n x n matrices to avoid",
+                ));
+            }
+        }
         let field = SelfAttention {
             beta: self.beta,
             model: self.model,
@@ -608,6 +648,7 @@ impl SelfAttentionBuilder {
             geometry,
             normalization: self.normalization,
             summation: self.summation,
+            evaluation: self.evaluation,
         };
         if let crate::spectral::Summation::Spectral { tol } = field.summation {
             crate::spectral::check_tol(tol)?;
@@ -675,6 +716,23 @@ impl SelfAttention {
     /// How the sums over j are evaluated ([`crate::spectral::Summation`]).
     pub fn summation(&self) -> crate::spectral::Summation {
         self.summation
+    }
+
+    /// How direct sums are evaluated ([`crate::streaming::Evaluation`]).
+    pub fn evaluation(&self) -> crate::streaming::Evaluation {
+        self.evaluation
+    }
+    /// True when n particles are evaluated by streaming ([`crate::streaming`]): direct summation,
+    /// and [`Self::evaluation`] says so for n (the default streams for n above
+    /// [`crate::streaming::DENSE_MAX_N`] without pair weights); else the n x n matrices.
+    pub fn streams(&self, n: usize) -> bool {
+        self.summation.is_direct()
+            && match self.evaluation {
+                crate::streaming::Evaluation::Auto => {
+                    !matches!(self.mask, Mask::Weighted(_)) && self.evaluation.streams(n)
+                }
+                other => other.streams(n),
+            }
     }
 
     /// The mask applies to n particles (pair weights are n x n).
@@ -974,7 +1032,7 @@ impl SelfAttention {
 
 /// The (USA) factor e^{exponent} / n that undoes the shift of the weights, or
 /// [`DynamicsError::WeightOverflow`] when it does not exist in f64.
-fn uniform_factor(exponent: f64, n: usize) -> Result<f64> {
+pub(crate) fn uniform_factor(exponent: f64, n: usize) -> Result<f64> {
     if exponent > 709.0 {
         return Err(DynamicsError::WeightOverflow { exponent });
     }
@@ -1012,7 +1070,10 @@ impl VectorField for SelfAttention {
             return crate::spectral::spectral_drift(self, tol, x, n, d, out);
         }
         self.check_mask(n)?;
-        ws.ensure(n, d);
+        // the streaming evaluation holds no n x n buffer
+        if !self.streams(n) {
+            ws.ensure(n, d);
+        }
         ws.gram_valid = false;
         match self.normalization {
             Normalization::PostLn => self.attention_output(x, n, d, out, ws),
@@ -1070,7 +1131,8 @@ fn normalize_rows_or(x: &mut [f64], d: usize, why: impl Fn(usize, f64) -> String
 
 impl SelfAttention {
     /// The attention output `out_i = sum_h sum_j A^h_ij V_h x_j` at the points `x` (the whole
-    /// Post-LN drift); needs `ws` sized for (n, d).
+    /// Post-LN drift); needs `ws` sized for (n, d) unless [`Self::streams`] (then it is evaluated
+    /// by [`crate::streaming`]).
     fn attention_output(
         &self,
         x: &[f64],
@@ -1079,6 +1141,9 @@ impl SelfAttention {
         out: &mut [f64],
         ws: &mut Workspace,
     ) -> Result<()> {
+        if self.streams(n) {
+            return crate::streaming::attention_output(self, x, n, d, out, &mut ws.streaming);
+        }
         // with V = I the first head's average is written into `out` directly
         let assign_first = self.heads[0].value == Value::Identity;
         if !assign_first {
@@ -1116,7 +1181,8 @@ impl SelfAttention {
     /// ([`kernel::gram_and_weights`]), one for product, update and renormalisation on X^T
     /// ([`kernel::euler_average_transposed`]). Returns `Ok(None)`, with `xt` unchanged, when the
     /// field has no fused step ([`Self::has_fused_paper_euler`] is false) or the symmetric weights
-    /// do not apply to this state (uneven norms), else whether every norm was finite and positive.
+    /// do not apply to this state (uneven norms), or n particles are evaluated by streaming
+    /// ([`Self::streams`]), else whether every norm was finite and positive.
     /// The stepper that runs it is [`crate::integrate::FusedPaperEuler`].
     pub(crate) fn fused_paper_euler_transposed(
         &self,
@@ -1126,7 +1192,7 @@ impl SelfAttention {
         h: f64,
         ws: &mut Workspace,
     ) -> Result<Option<bool>> {
-        if !self.has_fused_paper_euler() {
+        if !self.has_fused_paper_euler() || self.streams(n) {
             return Ok(None);
         }
         check_state(xt, n, d, xt)?;

@@ -163,6 +163,7 @@ mod tests {
             integrator: crate::IntegratorKind::PaperEuler,
             representation: None,
             consensus_exit: true,
+            precision: crate::Precision::F64,
         };
         let whole = run_phase_diagram(&spec, &|_, _| {}).unwrap();
         let mut reference = whole.clone();

@@ -86,70 +86,85 @@ pub fn standard_normal(rng: &mut Pcg64) -> f64 {
 }
 
 /// Fills `out` with standard normal variates: the values of `out.len()` calls of
-/// [`standard_normal`], and the stream is left where those calls leave it. With AVX-512, eight
-/// candidate pairs at a time (while at least eight variates are missing, so that no candidate is
-/// drawn that the calls would not draw): the same uniforms, the acceptance test, and libm's
-/// logarithm (FreeBSD's e_log.c, see `log_avx512`) and sqrt with the same operations in the same
-/// order, so the same bits.
+/// [`standard_normal`], and the stream is left where those calls leave it. Eight candidate pairs
+/// at a time (while at least eight variates are missing, so that no candidate is drawn that the
+/// calls would not draw), written once over pulp ([`crate::simd::dispatch`]): the same uniforms,
+/// the acceptance test, and libm's logarithm (FreeBSD's e_log.c, see `log_lanes`) and sqrt
+/// with the same operations in the same order on every backend, so the same bits.
 pub fn fill_standard_normal(rng: &mut Pcg64, out: &mut [f64]) {
-    let mut filled = 0;
-    #[cfg(target_arch = "x86_64")]
-    if crate::kernel::avx512() {
-        while out.len() - filled >= 8 {
-            // SAFETY: AVX-512 is present (checked above); at least eight entries are free.
-            filled += unsafe { polar_batch_avx512(rng, &mut out[filled..]) };
-        }
-    }
+    let filled = crate::simd::run(PolarBatches {
+        rng: &mut *rng,
+        out: &mut *out,
+    });
     for v in &mut out[filled..] {
         *v = standard_normal(rng);
     }
 }
 
-/// Eight candidate pairs of the polar method; writes the accepted variates (in order) to the start
-/// of `out` and returns how many.
-///
-/// # Safety
-/// AVX-512 F/DQ must be available and `out` must hold at least eight entries.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma")]
-unsafe fn polar_batch_avx512(rng: &mut Pcg64, out: &mut [f64]) -> usize {
-    use std::arch::x86_64::*;
-    debug_assert!(out.len() >= 8);
-    let (mut u, mut v) = ([0.0f64; 8], [0.0f64; 8]);
-    for (u, v) in u.iter_mut().zip(v.iter_mut()) {
-        *u = 2.0 * uniform01(rng) - 1.0;
-        *v = 2.0 * uniform01(rng) - 1.0;
-    }
-    // SAFETY: the loads read the two arrays; the compressed store writes at most eight entries.
-    unsafe {
-        let (u, v) = (_mm512_loadu_pd(u.as_ptr()), _mm512_loadu_pd(v.as_ptr()));
-        let s = _mm512_add_pd(_mm512_mul_pd(u, u), _mm512_mul_pd(v, v));
-        let accept = _mm512_cmp_pd_mask::<_CMP_GT_OQ>(s, _mm512_setzero_pd())
-            & _mm512_cmp_pd_mask::<_CMP_LT_OQ>(s, _mm512_set1_pd(1.0));
-        // s is normal in every accepted lane (s >= 2^-104): the main branch of libm's log
-        let factor = _mm512_sqrt_pd(_mm512_div_pd(
-            _mm512_mul_pd(_mm512_set1_pd(-2.0), log_avx512(s)),
-            s,
-        ));
-        _mm512_mask_compressstoreu_pd(out.as_mut_ptr().cast(), accept, _mm512_mul_pd(u, factor));
-        accept.count_ones() as usize
+/// Candidate pairs of the polar method eight at a time while at least eight variates are
+/// missing; the accepted variates in order at the start of `out`; returns how many.
+struct PolarBatches<'a> {
+    rng: &'a mut Pcg64,
+    out: &'a mut [f64],
+}
+
+impl crate::simd::Kernel for PolarBatches<'_> {
+    type Output = usize;
+    #[inline(always)]
+    fn run<S: crate::simd::Backend>(self, simd: S) -> usize {
+        const PAIRS: usize = 8;
+        let PolarBatches { rng, out } = self;
+        let lanes = S::F64_LANES;
+        debug_assert!(PAIRS.is_multiple_of(lanes));
+        let mut filled = 0;
+        while out.len() - filled >= PAIRS {
+            let (mut u, mut v) = ([0.0f64; PAIRS], [0.0f64; PAIRS]);
+            for (u, v) in u.iter_mut().zip(v.iter_mut()) {
+                *u = 2.0 * uniform01(rng) - 1.0;
+                *v = 2.0 * uniform01(rng) - 1.0;
+            }
+            let (mut s, mut y) = ([0.0f64; PAIRS], [0.0f64; PAIRS]);
+            for k in (0..PAIRS).step_by(lanes) {
+                // SAFETY: k + lanes <= PAIRS: the registers lie inside the four arrays.
+                unsafe {
+                    let load =
+                        |a: &[f64; PAIRS]| a.as_ptr().add(k).cast::<S::f64s>().read_unaligned();
+                    let (uk, vk) = (load(&u), load(&v));
+                    let sk = simd.add_f64s(simd.mul_f64s(uk, uk), simd.mul_f64s(vk, vk));
+                    // in the accepted lanes s is normal (s >= 2^-104): the main branch of the
+                    // logarithm; the other lanes are not used
+                    let factor = simd.sqrt_f64s(simd.div_f64s(
+                        simd.mul_f64s(simd.splat_f64s(-2.0), log_lanes(simd, sk)),
+                        sk,
+                    ));
+                    s.as_mut_ptr().add(k).cast::<S::f64s>().write_unaligned(sk);
+                    y.as_mut_ptr()
+                        .add(k)
+                        .cast::<S::f64s>()
+                        .write_unaligned(simd.mul_f64s(uk, factor));
+                }
+            }
+            for (&s, &y) in s.iter().zip(&y) {
+                if s > 0.0 && s < 1.0 {
+                    out[filled] = y;
+                    filled += 1;
+                }
+            }
+        }
+        filled
     }
 }
 
-/// libm's `log` (FreeBSD e_log.c) on eight lanes for normal, positive, finite x, the same
-/// operations in the same order (separate multiplications and additions, no fused ones), so the
-/// same bits; other lanes get unspecified values.
-///
-/// # Safety
-/// AVX-512 F/DQ must be available.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma")]
+/// libm's `log` (FreeBSD e_log.c) on the lanes of one register of any backend of
+/// [`crate::simd::run`], for normal, positive, finite x: the same operations in the same order
+/// (separate multiplications and additions, no fused ones), so the same bits; other lanes get
+/// unspecified values.
+#[inline(always)]
 #[allow(
     clippy::excessive_precision,
     reason = "constants kept digit for digit as in FreeBSD's e_log.c, so they can be audited against it"
 )]
-unsafe fn log_avx512(x: std::arch::x86_64::__m512d) -> std::arch::x86_64::__m512d {
-    use std::arch::x86_64::*;
+fn log_lanes<S: crate::simd::Backend>(simd: S, x: S::f64s) -> S::f64s {
     const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1;
     const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
     const LG: [f64; 7] = [
@@ -161,26 +176,22 @@ unsafe fn log_avx512(x: std::arch::x86_64::__m512d) -> std::arch::x86_64::__m512
         1.531_383_769_920_937_332e-1,
         1.479_819_860_511_658_591e-1,
     ];
-    let splat = _mm512_set1_pd;
-    let (add, mul) = (_mm512_add_pd, _mm512_mul_pd);
+    /// 1.5 * 2^52: its bits plus a small integer k are the bits of 1.5 * 2^52 + k.
+    const SHIFT: f64 = 6_755_399_441_055_744.0;
+    let splat = |v: f64| simd.splat_f64s(v);
+    let int = |v: u64| simd.splat_u64s(v);
+    let add = |a, b| simd.add_f64s(a, b);
+    let mul = |a, b| simd.mul_f64s(a, b);
     // reduce x into [sqrt(2)/2, sqrt(2)]: x = 2^k (1 + f), on the high 32 bits
-    let ui = _mm512_castpd_si512(x);
-    let hx = _mm512_add_epi64(
-        _mm512_srli_epi64::<32>(ui),
-        _mm512_set1_epi64(0x3ff0_0000 - 0x3fe6_a09e),
-    );
-    let k = _mm512_sub_epi64(_mm512_srli_epi64::<20>(hx), _mm512_set1_epi64(0x3ff));
-    let hx = _mm512_add_epi64(
-        _mm512_and_si512(hx, _mm512_set1_epi64(0x000f_ffff)),
-        _mm512_set1_epi64(0x3fe6_a09e),
-    );
-    let ui = _mm512_or_si512(
-        _mm512_slli_epi64::<32>(hx),
-        _mm512_and_si512(ui, _mm512_set1_epi64(0xffff_ffff)),
-    );
-    let f = _mm512_sub_pd(_mm512_castsi512_pd(ui), splat(1.0));
+    let ui = simd.transmute_u64s_f64s(x);
+    let hx = simd.add_u64s(simd.shift_right(ui, 32), int(0x3ff0_0000 - 0x3fe6_a09e));
+    // k as a two's complement integer (|k| < 1100)
+    let k = simd.sub_u64s(simd.shift_right(hx, 20), int(0x3ff));
+    let hx = simd.add_u64s(simd.and_u64s(hx, int(0x000f_ffff)), int(0x3fe6_a09e));
+    let ui = simd.or_u64s(simd.shift_left(hx, 32), simd.and_u64s(ui, int(0xffff_ffff)));
+    let f = simd.sub_f64s(simd.transmute_f64s_u64s(ui), splat(1.0));
     let hfsq = mul(mul(splat(0.5), f), f);
-    let s = _mm512_div_pd(f, add(splat(2.0), f));
+    let s = simd.div_f64s(f, add(splat(2.0), f));
     let z = mul(s, s);
     let w = mul(z, z);
     let t1 = mul(
@@ -204,9 +215,13 @@ unsafe fn log_avx512(x: std::arch::x86_64::__m512d) -> std::arch::x86_64::__m512
         ),
     );
     let r = add(t2, t1);
-    let dk = _mm512_cvtepi64_pd(k);
+    // k as f64, exactly
+    let dk = simd.sub_f64s(
+        simd.transmute_f64s_u64s(simd.add_u64s(int(SHIFT.to_bits()), k)),
+        splat(SHIFT),
+    );
     let sum = add(mul(s, add(hfsq, r)), mul(dk, splat(LN2_LO)));
-    add(add(_mm512_sub_pd(sum, hfsq), f), mul(dk, splat(LN2_HI)))
+    add(add(simd.sub_f64s(sum, hfsq), f), mul(dk, splat(LN2_HI)))
 }
 
 /// Gamma(shape, 1) variate by Marsaglia-Tsang (with the U^{1/a} boost for shape < 1).
@@ -328,30 +343,48 @@ mod tests {
         }
     }
 
-    #[cfg(target_arch = "x86_64")]
     #[test]
     fn vector_log_equals_libm() {
-        if !crate::kernel::avx512() {
-            return;
-        }
-        use std::arch::x86_64::*;
+        use crate::simd::{Backend, Kernel};
         // the polar method's range (0, 1) densely, down to 2^-104, and normal values beyond
         let mut values: Vec<f64> = (1..200_000).map(|i| i as f64 / 200_000.0).collect();
         values.extend((0..2000).map(|i| 2f64.powf(-104.0 + i as f64 * 0.052)));
         values.extend((0..2000).map(|i| 1.0 + i as f64 * 0.37));
         values.extend([f64::MIN_POSITIVE, f64::MAX, 1.0, 0.5, 2.0]);
         values.resize(values.len().div_ceil(8) * 8, 0.75);
-        for chunk in values.chunks_exact(8) {
-            let mut got = [0.0; 8];
-            // SAFETY: AVX-512 is present (checked above); the arrays hold eight entries.
-            unsafe {
-                _mm512_storeu_pd(
-                    got.as_mut_ptr(),
-                    log_avx512(_mm512_loadu_pd(chunk.as_ptr())),
-                )
-            };
-            for (g, &x) in got.iter().zip(chunk) {
-                assert_eq!(g.to_bits(), libm::log(x).to_bits(), "log({x:e})");
+        /// The logarithms of `values` by whole registers.
+        struct Logs<'a>(&'a [f64]);
+        impl Kernel for Logs<'_> {
+            type Output = Vec<f64>;
+            fn run<S: Backend>(self, simd: S) -> Vec<f64> {
+                let mut out = vec![0.0; self.0.len()];
+                for (x, y) in self
+                    .0
+                    .chunks_exact(S::F64_LANES)
+                    .zip(out.chunks_exact_mut(S::F64_LANES))
+                {
+                    // SAFETY: both chunks hold one register.
+                    unsafe {
+                        let v = log_lanes(simd, x.as_ptr().cast::<S::f64s>().read_unaligned());
+                        y.as_mut_ptr().cast::<S::f64s>().write_unaligned(v);
+                    }
+                }
+                out
+            }
+        }
+        let mut results = vec![("scalar", Logs(&values).run(pulp::Scalar::new()))];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if let Some(simd) = pulp::x86::V3::try_new() {
+                results.push(("avx2", simd.vectorize(|| Logs(&values).run(simd))));
+            }
+            if let Some(simd) = pulp::x86::V4::try_new() {
+                results.push(("avx512", simd.vectorize(|| Logs(&values).run(simd))));
+            }
+        }
+        for (backend, got) in results {
+            for (g, &x) in got.iter().zip(&values) {
+                assert_eq!(g.to_bits(), libm::log(x).to_bits(), "{backend}: log({x:e})");
             }
         }
     }

@@ -114,6 +114,7 @@ fn shared_product_phase_diagrams_do_not_depend_on_the_thread_count() {
         integrator: IntegratorKind::PaperEuler,
         representation: None,
         consensus_exit: true,
+        precision: attnflow_dynamics::Precision::F64,
     };
     let run = |threads: usize| {
         rayon::ThreadPoolBuilder::new()

@@ -12,9 +12,10 @@ use attnflow_dynamics::{
 /// Bits of a few integrations and a small phase diagram.
 fn fingerprint() -> Vec<u64> {
     let mut bits = Vec::new();
-    // n a multiple of 8 takes the AVX-512 Gram/weights and transposed Euler kernels (n = 40: a
-    // 32-wide and an 8-wide block; d = 3, 13: single-coordinate blocks); n = 9, 13, 7 the portable
-    // ones; beta = 400 the clamped exponential
+    // n a multiple of 8 takes the AVX-512 Gram/weights kernel, n = 9, 13, 7 the generic ones; the
+    // transposed Euler kernel (pulp: a register tile per 4 coordinates, n = 40: a 32-wide and an
+    // 8-wide block with AVX-512; d = 3, 13: single-coordinate blocks; n = 9, 13, 7: scalar edge
+    // tiles); beta = 400 the clamped exponential
     for (n, d) in [
         (16, 8),
         (9, 3),
@@ -87,6 +88,7 @@ fn fingerprint() -> Vec<u64> {
         integrator: IntegratorKind::PaperEuler,
         representation: None,
         consensus_exit: true,
+        precision: attnflow_dynamics::Precision::F64,
     };
     let pd = run_phase_diagram(&spec, &|_, _| {}).unwrap();
     bits.extend(pd.probability.iter().flatten().map(|v| v.to_bits()));

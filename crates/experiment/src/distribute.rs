@@ -152,6 +152,7 @@ impl Shard {
         part: Part,
         progress: &(dyn Fn(usize, usize) + Sync),
     ) -> Result<Shard> {
+        crate::run::check_f64(spec)?;
         let jobs = job_count(spec);
         let owned: Vec<usize> = part.jobs(jobs).collect();
         let r = spec.spec().ensemble.realizations;

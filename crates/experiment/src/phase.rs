@@ -118,6 +118,7 @@ impl ResolvedSpec {
                 _ => Some(first.representation),
             },
             consensus_exit: spec.integrator.consensus_exit.unwrap_or(true),
+            precision: spec.integrator.precision,
         };
         diagram
             .validate()

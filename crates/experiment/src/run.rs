@@ -427,6 +427,7 @@ fn records(point: &Point, measured: Vec<Vec<Measured>>) -> Vec<CheckpointRecord>
 /// Runs every point and realisation of `spec`. `progress(done, total)` is called (from worker
 /// threads) after each realisation.
 pub fn run(spec: &ResolvedSpec, progress: &(dyn Fn(usize, usize) + Sync)) -> Result<Output> {
+    check_f64(spec)?;
     let start = std::time::Instant::now();
     let total_jobs = job_count(spec);
     let jobs = run_jobs(spec, (0..total_jobs).collect(), progress);
@@ -441,6 +442,18 @@ pub fn run(spec: &ResolvedSpec, progress: &(dyn Fn(usize, usize) + Sync)) -> Res
         jobs.into_iter(),
         start.elapsed().as_secs_f64(),
     )
+}
+
+/// `integrator.precision = "f32"` belongs to the phase-diagram runner: the general runner
+/// integrates in f64 and says so rather than ignoring the key.
+pub(crate) fn check_f64(spec: &ResolvedSpec) -> Result<()> {
+    if spec.spec().integrator.precision.is_f64() {
+        return Ok(());
+    }
+    Err(crate::error::invalid(
+        "integrator.precision",
+        "f32 is supported by the phase-diagram runner only (`attnflow phase-diagram`); `attnflow run` integrates in f64",
+    ))
 }
 
 /// The number of jobs of a run: sweep points x ceil(R / BLOCK), job b ceil(R / BLOCK) + k being

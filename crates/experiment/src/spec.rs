@@ -7,7 +7,7 @@
 
 use crate::error::{ExperimentError, Result, file_error};
 use attnflow_dynamics::spectral::SummationKind;
-use attnflow_dynamics::{MatrixEnsemble, ModelKind};
+use attnflow_dynamics::{MatrixEnsemble, ModelKind, Precision};
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
@@ -453,6 +453,11 @@ pub struct IntegratorSpec {
     /// [`crate::run()`](fn@crate::run) always integrates every step (the same numbers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consensus_exit: Option<bool>,
+    /// Used by the phase-diagram runner only: `"f64"` (the default, not printed) or `"f32"`
+    /// (`attnflow_dynamics::precision`: the paper-euler integrator, the same draws and statistic);
+    /// [`crate::run()`](fn@crate::run) refuses `"f32"`.
+    #[serde(default, skip_serializing_if = "Precision::is_f64")]
+    pub precision: Precision,
 }
 
 /// When a checkpoint time t_c is read.

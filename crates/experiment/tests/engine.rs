@@ -28,6 +28,7 @@ fn phase_spec(
         integrator,
         representation: None,
         consensus_exit: true,
+        precision: attnflow_dynamics::Precision::F64,
     }
 }
 

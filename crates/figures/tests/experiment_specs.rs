@@ -39,6 +39,7 @@ fn direct(
         integrator,
         representation: None,
         consensus_exit: true,
+        precision: attnflow_dynamics::Precision::F64,
     }
 }
 

@@ -208,6 +208,7 @@ pub fn run_attnflow(grid: &Grid, panel: &Panel) -> Result<PhaseDiagram> {
         integrator: IntegratorKind::PaperEuler,
         representation: None,
         consensus_exit: true,
+        precision: attnflow_dynamics::Precision::F64,
     };
     Ok(run_phase_diagram(&spec, &|_, _| {})?)
 }

@@ -60,18 +60,34 @@ impl PhasePanel {
     /// Empirical 50% boundary: for each beta row, the first time the probability reaches 1/2 (linear
     /// interpolation between checkpoints); `None` if it never does.
     pub fn half_crossing_times(&self) -> Vec<Option<f64>> {
+        self.crossing_times(0.5)
+    }
+
+    /// For each beta row, the first time the probability reaches `level` (linear interpolation
+    /// between the checkpoint before and the first checkpoint at or above it); `None` if it never does.
+    pub fn crossing_times(&self, level: f64) -> Vec<Option<f64>> {
         self.probability
             .iter()
             .map(|row| {
-                let k = row.iter().position(|&p| p >= 0.5)?;
+                let k = row.iter().position(|&p| p >= level)?;
                 if k == 0 {
                     return Some(self.t[0]);
                 }
                 let (p0, p1) = (row[k - 1], row[k]);
-                let w = (0.5 - p0) / (p1 - p0);
+                let w = (level - p0) / (p1 - p0);
                 Some(self.t[k - 1] + w * (self.t[k] - self.t[k - 1]))
             })
             .collect()
+    }
+
+    /// Index of the grid beta nearest to `beta` (the first of two equally near); `None` for a panel
+    /// without betas.
+    pub fn nearest_beta(&self, beta: f64) -> Option<usize> {
+        (0..self.beta.len()).min_by(|&a, &b| {
+            (self.beta[a] - beta)
+                .abs()
+                .total_cmp(&(self.beta[b] - beta).abs())
+        })
     }
 }
 
@@ -129,6 +145,7 @@ impl PhaseGrid {
                 atol,
                 representation: RepresentationSpec::Auto,
                 consensus_exit: Some(true),
+                precision: attnflow_dynamics::Precision::F64,
             },
             time: TimeSpec {
                 dt: self.dt,
@@ -276,6 +293,7 @@ mod tests {
             integrator: IntegratorKind::PaperEuler,
             representation: None,
             consensus_exit: true,
+            precision: attnflow_dynamics::Precision::F64,
         }
     }
 
